@@ -1,0 +1,48 @@
+# Every target installs what it needs from this repository's own files; `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KAFKA_LOCAL := deploy/kafka/kafka-local
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/activate: pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(BIN)/activate
+
+install: $(BIN)/activate ## Create .venv with the package and dev tools; fetch Kafka's jars
+	$(KAFKA_LOCAL) fetch
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's formatter and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install ## Run the whole test suite against a real local Kafka (started and stopped by it)
+	$(BIN)/pytest
+
+demo: install ## Local Kafka + simulator + streamer + consumers, live until Ctrl-C
+	$(BIN)/python -m streamer demo
+
+kafka-start: install ## Start the local broker (prints its bootstrap address)
+	$(KAFKA_LOCAL) start
+
+kafka-stop: ## Stop the local broker started by kafka-start
+	$(KAFKA_LOCAL) stop
+
+clean: ## Remove the virtualenv, caches and the local broker's data
+	-$(KAFKA_LOCAL) stop
+	rm -rf $(VENV) deploy/kafka/target deploy/kafka/.data .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install lint format test demo kafka-start kafka-stop clean

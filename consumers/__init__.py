@@ -1,0 +1,1 @@
+"""Consumers of the streamer's Kafka topics (approvals, metrics, archive, ...)."""

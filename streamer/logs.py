@@ -1,0 +1,60 @@
+"""structlog set up once per process: JSON lines on stderr, ISO UTC timestamps, context vars.
+
+Components bind context with `structlog.contextvars.bound_contextvars(session_id=...)` so every
+line logged inside carries it. Event names are snake_case verbs:
+
+    log.info("stream_reconnected", attempt=3, delay_ms=800)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import orjson
+import structlog
+
+
+def _orjson_dumps(event: Any, **_kwargs: Any) -> str:
+    return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def configure_logging(level: str = "info", *, json: bool = True) -> None:
+    """Configure structlog and the stdlib root logger (aiokafka and aiohttp log through it)."""
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.WARNING))  # third-party libraries: warnings and up
