@@ -1,0 +1,1 @@
+"""The Kafka side of the streamer: settings, the transactional sink, record format."""

@@ -1,0 +1,8 @@
+"""Default Kafka topic names; each is configurable (see `streamer.kafka.config.KafkaSettings`)."""
+
+SESSION_EVENTS = "agents.session-events"
+SESSION_DELTAS = "agents.session-deltas"
+CHECKPOINTS = "agents.streamer.checkpoints"
+SESSIONS = "agents.sessions"
+APPROVALS = "agents.approvals"
+DEAD_LETTER = "agents.dead-letter"
