@@ -10,6 +10,7 @@ to files are reported so the engine can judge them as reads and writes.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ PRIVILEGED = {
 }
 WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/stdin"})
+_TIME_KEYWORD = re.compile(r"(^|[;&|(!{]\s*|\b(?:do|then|else)\s+)time(?:\s+-p)?(?=\s)")
 _DYNAMIC_KINDS = frozenset({"parameter", "commandsubstitution", "processsubstitution"})
 
 
@@ -98,12 +100,23 @@ def _parse_script(script: str, out: ParsedCommand, depth: int) -> None:
     out.scripts.append(script)
     if not script.strip():
         return
-    try:
-        trees = bashlex.parse(script)
-    except Exception as exc:  # noqa: BLE001 - bashlex raises many types; all mean "cannot judge"
-        raise ShellParseError(f"bashlex cannot parse it ({type(exc).__name__})") from None
-    for tree in trees:
+    for tree in _trees(script):
         _walk(tree, out, depth)
+
+
+def _trees(script: str) -> list[Any]:
+    try:
+        return list(bashlex.parse(script))
+    except Exception as exc:  # noqa: BLE001 - bashlex raises many types; all mean "cannot judge"
+        failure = exc
+    if "time" in str(failure):
+        # bashlex does not implement bash's `time` keyword; `command time` means the same here
+        # (the `time` wrapper is unwrapped below), so parse that spelling instead.
+        try:
+            return list(bashlex.parse(_TIME_KEYWORD.sub(r"\1command time ", script)))
+        except Exception:  # noqa: BLE001, S110 - fall through to the original failure
+            pass
+    raise ShellParseError(f"bashlex cannot parse it ({type(failure).__name__})")
 
 
 def _walk(node: Any, out: ParsedCommand, depth: int) -> None:
