@@ -96,6 +96,8 @@ def test_shells_and_eval_are_unwrapped(command: str) -> None:
         "time -p rm -rf x",
         "/usr/bin/time -f %e rm -rf x",
         "timeout 5 nohup env A=1 nice rm -rf x",
+        "busybox rm -rf x",
+        "watch -n 5 rm -rf x",
     ],
 )
 def test_wrappers_are_unwrapped(command: str) -> None:
@@ -155,3 +157,16 @@ def test_nesting_too_deep_is_an_error() -> None:
 def test_whole_line_and_inner_scripts_are_kept_for_regex_rules() -> None:
     """The original line and each unwrapped script are recorded."""
     assert ["bash -c 'a | b'", "a | b"] == parse("bash -c 'a | b'").scripts
+
+
+def test_su_dash_c_runs_its_script_and_needs_its_own_allow() -> None:
+    """`su root -c SCRIPT` runs SCRIPT as root; su itself is a command to judge."""
+    assert [("su", "root", "-c", "rm -rf x"), ("rm", "-rf", "x")] == run_argvs(
+        "su root -c 'rm -rf x'"
+    )
+
+
+@pytest.mark.parametrize("command", ["/bin/r? -rf x", "{rm,-rf,x}", "r[m] x"])
+def test_command_names_expanded_by_the_shell_are_dynamic(command: str) -> None:
+    """Globs and brace expansion in the command name make it unknown until it runs."""
+    assert [True] == [simple.dynamic_name for simple in parse(command).commands]
