@@ -16,6 +16,7 @@ MAX_INPUT_CHARS = 1024 * 1024  # all strings of one input together
 MAX_NESTING = 32
 _PATH_FIELDS = {"read": "file_path", "write": "file_path", "edit": "file_path"}
 _GLOB_CHARS = frozenset("*?[")
+_CHDIR = frozenset({"cd", "pushd", "popd"})
 
 
 class BadInputError(Exception):
@@ -131,8 +132,14 @@ def _bash(command: str, settings: Settings) -> list[Part]:
         ) from None
     parts = [Part("bash", {"command": script}, role="script") for script in parsed.scripts]
     parts.extend(_command_part(simple) for simple in parsed.commands)
+    if parsed.risky_variables:
+        reason = f"it sets {parsed.risky_variables[0]}, which changes what later commands run"
+        parts.append(Part("bash", {"command": command}, opaque=reason))
+    moves = any(part.command is not None and part.command.base in _CHDIR for part in parts)
     for redirect in parsed.redirects:
         opaque = "a redirection target is only known when it runs" if redirect.dynamic else None
+        if moves and not redirect.target.startswith(("/", "~")):
+            opaque = "the working directory changes before this redirection"
         parts.append(
             Part(
                 redirect.mode,

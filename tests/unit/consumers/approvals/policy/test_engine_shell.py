@@ -278,3 +278,37 @@ def test_bash_star_allows_every_command() -> None:
     """`bash(*)` is the same as bare `bash`."""
     policy = Policy.from_text('allow = ["bash(*)"]')
     assert "allow" == action(policy, "anything at all | really")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "PATH=/tmp/evil npm run test",
+        "LD_PRELOAD=/tmp/x.so npm run test",
+        "env PATH=/tmp/evil npm run test",
+        "PATH=/tmp/evil; npm run test",
+        "export PATH=/tmp/evil; npm run test",
+    ],
+)
+def test_setting_variables_that_change_what_runs_is_asked(policy: Policy, command: str) -> None:
+    """PATH, LD_PRELOAD and the like make an allowed command run other code: a person decides."""
+    assert "ask" == action(policy, command)
+
+
+def test_harmless_assignments_do_not_prevent_an_allow(policy: Policy) -> None:
+    """`CI=1 NODE_ENV=test npm run test` is still allowed."""
+    assert "allow" == action(policy, "CI=1 NODE_ENV=test npm run test")
+
+
+def test_relative_redirect_after_cd_is_asked() -> None:
+    """After `cd`, `> build/x` may not be in the workspace's build/ any more."""
+    policy = Policy.from_text('allow = ["bash(cd:*)", "bash(echo:*)", "write(./build/**)"]')
+    assert ("allow", "ask") == (
+        action(policy, "cd build && echo x > /workspace/build/out.txt"),
+        action(policy, "cd /etc && echo x > build/out.txt"),
+    )
+
+
+def test_newline_separates_commands(policy: Policy) -> None:
+    """A newline is a command separator like `;`."""
+    assert "deny" == action(policy, "echo hi\nrm -rf x")
