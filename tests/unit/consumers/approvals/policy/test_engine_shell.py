@@ -312,3 +312,21 @@ def test_relative_redirect_after_cd_is_asked() -> None:
 def test_newline_separates_commands(policy: Policy) -> None:
     """A newline is a command separator like `;`."""
     assert "deny" == action(policy, "echo hi\nrm -rf x")
+
+
+@pytest.mark.parametrize("command", ["$(which rm) -rf x", "echo rm | bash", "bash <<EOF\nid\nEOF"])
+def test_code_known_only_at_run_time_is_never_allowed_by_a_specific_rule(command: str) -> None:
+    """Even with every visible command allowed, computed names and stdin scripts are asked."""
+    policy = Policy.from_text('allow = ["bash(which:*)", "bash(echo:*)", "bash(bash:*)"]')
+    assert "ask" == action(policy, command)
+
+
+def test_deny_rules_see_wrappers_themselves() -> None:
+    """`deny bash(nohup:*)` denies `nohup anything`."""
+    policy = Policy.from_text('deny = ["bash(nohup:*)"]\nallow = ["bash(sleep:*)"]')
+    assert "deny" == action(policy, "nohup sleep 100")
+
+
+def test_output_process_substitution_runs_its_command(policy: Policy) -> None:
+    """`>( )` runs its command as well."""
+    assert "deny" == action(policy, "echo hi > >(rm -rf x)")
