@@ -210,7 +210,14 @@ def test_sudo_needs_its_own_allow(policy: Policy) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["git push --force origin main", "git push -f", "git push origin main --force"]
+    "command",
+    [
+        "git push --force origin main",
+        "git push -f",
+        "git push origin main --force",
+        "git -C /repo push --force",
+        "git -c core.hooksPath=x push -f origin",
+    ],
 )
 def test_force_push_spellings_are_denied(policy: Policy, command: str) -> None:
     """Deny beats ask: `git push --force:*` catches `-f` and a trailing `--force`."""
