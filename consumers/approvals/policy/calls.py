@@ -132,9 +132,7 @@ def _bash(command: str, settings: Settings) -> list[Part]:
         ) from None
     parts = [Part("bash", {"command": script}, role="script") for script in parsed.scripts]
     parts.extend(_command_part(simple) for simple in parsed.commands)
-    if parsed.risky_variables:
-        reason = f"it sets {parsed.risky_variables[0]}, which changes what later commands run"
-        parts.append(Part("bash", {"command": command}, opaque=reason))
+    parts.extend(Part("bash", {"command": command}, opaque=why) for why in parsed.unjudgeable)
     moves = any(part.command is not None and part.command.base in _CHDIR for part in parts)
     for redirect in parsed.redirects:
         opaque = "a redirection target is only known when it runs" if redirect.dynamic else None

@@ -94,7 +94,8 @@ class ParsedCommand:
     commands: list[SimpleCommand] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)  # the text and every unwrapped inner script
-    risky_variables: list[str] = field(default_factory=list)  # PATH=..., LD_PRELOAD=... set
+    # Why parts of the line cannot be judged from its text (PATH=..., a here-document's $( )).
+    unjudgeable: list[str] = field(default_factory=list)
 
 
 def parse(command: str) -> ParsedCommand:
@@ -168,7 +169,7 @@ def _command(node: Any, out: ParsedCommand, depth: int) -> None:
 def _note_assignment(word: str, out: ParsedCommand) -> None:
     name = word.split("=", 1)[0].rstrip("+")
     if name in RISKY_VARIABLES:
-        out.risky_variables.append(name)
+        out.unjudgeable.append(f"it sets {name}, which changes what later commands run")
 
 
 def _expands_at_run_time(name: str) -> bool:
@@ -192,6 +193,9 @@ def _is_dynamic(word: Any) -> bool:
 
 
 def _redirect(node: Any, out: ParsedCommand, depth: int) -> None:
+    heredoc = getattr(node, "heredoc", None)
+    if heredoc is not None and ("$(" in heredoc.value or "`" in heredoc.value):
+        out.unjudgeable.append("a here-document runs command substitutions")
     target = node.output
     if isinstance(target, int) or not hasattr(target, "word"):
         return  # fd duplication such as 2>&1

@@ -337,3 +337,12 @@ def test_deny_rules_see_wrappers_themselves() -> None:
 def test_output_process_substitution_runs_its_command(policy: Policy) -> None:
     """`>( )` runs its command as well."""
     assert "deny" == action(policy, "echo hi > >(rm -rf x)")
+
+
+def test_here_document_with_command_substitution_is_asked() -> None:
+    """An unquoted here-document expands `$( )`, which would run unseen."""
+    policy = Policy.from_text('allow = ["bash(cat:*)"]')
+    assert ("allow", "ask") == (
+        action(policy, "cat <<EOF\nplain $HOME text\nEOF"),
+        action(policy, "cat <<EOF\n$(rm -rf x)\nEOF"),
+    )
