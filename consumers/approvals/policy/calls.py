@@ -43,7 +43,7 @@ def parts_of(call: ToolCall, settings: Settings) -> list[Part]:
         return [Part(call.tool, call.input, path=_search_root(call, settings))]
     if call.tool == "web_fetch":
         url = _string(call.input, "url", required=True)
-        return [Part(call.tool, call.input, host=_host(url))]
+        return [Part(call.tool, call.input, host=_host(url), opaque=_ambiguous_host(url))]
     return [Part(call.tool, call.input)]
 
 
@@ -100,6 +100,16 @@ def _search_root(call: ToolCall, settings: Settings) -> str:
             joined = "/".join(static) if pattern.startswith("/") else base + "/" + "/".join(static)
             return normalize(joined or "/", settings.root, settings.home)
     return normalize(base, settings.root, settings.home)
+
+
+def _ambiguous_host(url: str) -> str | None:
+    """Why URL parsers may disagree on the host (userinfo, backslashes), or None."""
+    authority = url.strip().partition("//")[2]
+    for stop in "/?#":
+        authority = authority.split(stop, 1)[0]
+    if "@" in authority or "\\" in authority or any(ord(char) < 33 for char in authority):
+        return "the URL's host is ambiguous (userinfo, backslash or control characters)"
+    return None
 
 
 def _host(url: str) -> str | None:

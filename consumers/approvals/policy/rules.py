@@ -142,7 +142,7 @@ class DomainMatcher:
 
     def matches(self, part: Part, strict: bool, settings: Settings) -> bool:
         host = part.host
-        if host is None:
+        if host is None or (strict and part.opaque is not None):
             return False
         if self.subdomains:
             return host.endswith("." + self.domain)

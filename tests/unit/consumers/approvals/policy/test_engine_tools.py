@@ -154,6 +154,9 @@ def test_agent_condition_limits_an_allow(policy: Policy) -> None:
         ("https://DOCS.python.org./3/", "allow"),
         ("https://evil.example/docs.python.org", "ask"),
         ("https://docs.python.org@evil.example/", "ask"),
+        ("https://evil.example@docs.python.org/", "ask"),
+        ("https://evil.example\\@docs.python.org/", "ask"),
+        ("https://evil.example\\.docs.python.org/", "ask"),
         ("https://docs.python.org.evil.example/", "ask"),
         ("https://sub.docs.python.org/", "ask"),
         ("https://user.github.io/page", "allow"),
@@ -242,3 +245,9 @@ def test_regex_rule_on_mcp_input() -> None:
         decide(policy, "mcp__github__merge", {"repo": "acme/billing"}),
         decide(policy, "mcp__github__merge", {"repo": "acme/web"}),
     )
+
+
+def test_deny_domain_still_applies_to_an_ambiguous_url() -> None:
+    """Userinfo makes a URL unallowable, but a deny on its host still denies it."""
+    policy = Policy.from_text('deny = ["web_fetch(domain:evil.example)"]')
+    assert "deny" == decide(policy, "web_fetch", {"url": "https://docs.python.org@evil.example/"})
