@@ -20,12 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`check` validates a file; `eval` prints the decision for one tool call as JSON."""
     actions = parser.add_subparsers(dest="policy_action", metavar="ACTION", required=True)
     check = actions.add_parser("check", help="validate a policy file and print its warnings")
-    check.add_argument("file", help="the policy file (TOML)")
+    check.add_argument("file", help="the policy file (TOML, or YAML if named .yaml/.yml)")
     check.add_argument(
         "--fail-on-warnings", action="store_true", help="exit 1 when there are warnings"
     )
     evaluate = actions.add_parser("eval", help="print the decision for one tool call")
-    evaluate.add_argument("file", help="the policy file (TOML)")
+    evaluate.add_argument("file", help="the policy file (TOML, or YAML if named .yaml/.yml)")
     evaluate.add_argument("tool", help='the tool name, e.g. bash or "mcp__github__create_issue"')
     evaluate.add_argument("input", help='the tool input as JSON, e.g. \'{"command": "ls"}\'')
     evaluate.add_argument("--agent-id", default=None, help="the calling agent's id")

@@ -249,3 +249,8 @@ def test_shipped_example_policy_loads_without_warnings() -> None:
     """deploy/policies/example.toml is valid and has no dead rules."""
     path = Path(__file__).parents[5] / "deploy" / "policies" / "example.toml"
     assert [] == Policy.load(path).warnings
+
+
+def test_compact_list_entry_of_the_wrong_type() -> None:
+    """`deny = [1]` is refused with the line, not a crash."""
+    assert "p.toml:1: deny rule #1: expected a string or a table" in load_error("deny = [1]")
