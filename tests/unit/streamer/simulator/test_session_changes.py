@@ -61,7 +61,8 @@ async def test_archived_session_rejects_events_with_409(sdk: anthropic.AsyncAnth
 
     with pytest.raises(anthropic.ConflictError):
         await sdk.beta.sessions.events.send(
-            session.id, events=[{"type": "user.message", "content": [{"type": "text", "text": "x"}]}]
+            session.id,
+            events=[{"type": "user.message", "content": [{"type": "text", "text": "x"}]}],
         )
 
     assert archived.archived_at is not None
