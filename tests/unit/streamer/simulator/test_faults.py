@@ -154,7 +154,7 @@ async def test_dropped_frames_are_only_in_history(
         injected = simulator.inject(session_id, {"type": "agent.message", "content": []})
         simulator.faults.clear(session_id)
         marker = simulator.inject(session_id, {"type": "agent.thinking"})
-        name, data = await frames.next()
+        _, data = await frames.next()
 
     history = [e.id async for e in sdk.beta.sessions.events.list(session_id)]
     assert ([injected["id"], marker["id"]], marker["id"]) == (history, orjson.loads(data)["id"])
