@@ -41,6 +41,7 @@ class Connection:
         "frames",
         "max_bytes",
         "max_frames",
+        "outgoing",
         "transport",
         "wake",
     )
@@ -55,6 +56,7 @@ class Connection:
         self.max_bytes = max_bytes
         self.transport: Transport | None = None
         self.chunked = False
+        self.outgoing: list[bytes] = []
 
     def push(self, frame: bytes) -> None:
         if self.closed:
@@ -73,9 +75,18 @@ class Connection:
             self.write(chunk(frame) if chunked else frame)
 
     def write(self, data: bytes) -> None:
-        """Direct write; a closing socket or a client too slow to drain it ends the stream."""
+        """Direct write, coalesced: everything published in one loop iteration is one send."""
+        if self.closed:
+            return
+        if not self.outgoing:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.outgoing.append(data)
+
+    def flush(self) -> None:
+        """Send what accumulated; a closing socket or a client too slow to drain it ends it."""
+        data, self.outgoing = b"".join(self.outgoing), []
         transport = self.transport
-        if self.closed or transport is None:
+        if transport is None or not data:
             return
         if transport.is_closing():
             self.close()

@@ -90,6 +90,7 @@ async def _ping_direct(connection: Connection, ping_secs: float) -> None:
             await asyncio.wait_for(connection.wake.wait(), timeout=ping_secs)
         if not connection.closed:
             connection.write(ping)
+    connection.flush()  # what was published before the close still goes out
 
 
 async def _pump(
