@@ -82,6 +82,9 @@ class KafkaSink:
         specs = topic_specs(self.kafka, self.settings)
         topics = await ensure_topics(self.kafka, self.settings, specs)
         self._limits = {name: info.max_message_bytes for name, info in topics.items()}
+        if self.settings.max_message_bytes is not None:  # a stricter limit than the topic's
+            events = self.kafka.events_topic
+            self._limits[events] = min(self._limits[events], self.settings.max_message_bytes)
         writer = make_writer(self.kafka, self.settings, self._limits)
         await writer.start()
         self._writer = writer
@@ -138,11 +141,11 @@ class KafkaSink:
             # A queued echo (`processed_at: null`); its processed twin comes later.
             metrics.ERRORS.labels(reason="queued_echo").inc()
             return
-        await self._put(event, len(event.raw))
+        await self._put(event)
 
     async def finish(self, session_id: str) -> None:
         """Mark the session finished in its checkpoint, after all its buffered events."""
-        await self._put(SessionFinished(session_id), 0)
+        await self._put(SessionFinished(session_id))
 
     async def publish_preview(self, session_id: str, raw: bytes) -> None:
         """Send a delta preview to the deltas topic when enabled; best-effort, never blocks long."""
@@ -161,10 +164,10 @@ class KafkaSink:
             self._wake.set()
             await self._progress.wait()
 
-    async def _put(self, item: Item, size: int) -> None:
+    async def _put(self, item: Item) -> None:
         if self.failure is not None:
             raise self.failure
-        await self._buffer.put(item, size)
+        await self._buffer.put(item)
         self._accepted += 1
         if len(self._buffer) >= self.settings.max_batch_events:
             self._wake.set()
