@@ -20,7 +20,12 @@ from types import ModuleType
 from streamer import __version__
 
 # name -> (module, one-line help). Order is the order `streamer --help` lists them.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "policy": (
+        "consumers.approvals.policy.cli",
+        "Check an approval policy file or try a call on it",
+    ),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
