@@ -189,8 +189,10 @@ class KafkaSink:
 
     async def _flush_loop(self) -> None:
         try:
-            while (items := await self._next_batch()) is not None:
-                await self._write(prepare_batch(items, self.format, self._book, self._limits))
+            while (taken := await self._next_batch()) is not None:
+                items, oldest_at = taken
+                batch = prepare_batch(items, oldest_at, self.format, self._book, self._limits)
+                await self._write(batch)
         except Exception as exc:
             self.failure = classify(exc)
             self._buffer.close(self.failure)
@@ -199,7 +201,7 @@ class KafkaSink:
         finally:
             self._progress.set()
 
-    async def _next_batch(self) -> list[tuple[Item, float]] | None:
+    async def _next_batch(self) -> tuple[list[Item], float] | None:
         interval = self.settings.commit_interval_ms / 1000
         while True:
             oldest = self._buffer.oldest_at()
@@ -219,7 +221,7 @@ class KafkaSink:
             self._wake.clear()
             metrics.BUFFER_EVENTS.set(len(self._buffer))
             metrics.BUFFER_BYTES.set(self._buffer.bytes)
-            return self._buffer.take(self.settings.max_batch_events)
+            return self._buffer.take(self.settings.max_batch_events), oldest
 
     async def _write(self, batch: Batch) -> None:
         attempt = 0
