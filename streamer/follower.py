@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import orjson
@@ -138,6 +140,8 @@ class Follower:
         Returns whether any event arrived (which resets the backoff).
         """
         got_event = False
+        if self._agent_id is None:
+            self._agent_id = agent_id_of(await self._client.get_session(self.session_id)) or ""
         async with self._client.open_stream(self.session_id) as response:
             telemetry.stream_opened()
             try:
@@ -227,7 +231,7 @@ class Follower:
             processed_at=processed_at,
             raw=event.raw,
             thread_id=thread if isinstance(thread, str) and thread else None,
-            agent_id=self._agent_id,
+            agent_id=self._agent_id or None,
         )
         started = time.perf_counter()
         await self._sink.publish(record)
@@ -241,6 +245,14 @@ class Follower:
     def _set_watermark(self, processed_at: str) -> None:
         self._watermark = processed_at
         self._watermark_at = _instant(processed_at) or self._watermark_at
+
+
+def agent_id_of(session: Mapping[str, Any]) -> str | None:
+    """The id of the agent a session runs (the Session object's `agent.id`)."""
+    agent = session.get("agent")
+    if isinstance(agent, Mapping) and isinstance(agent.get("id"), str):
+        return str(agent["id"])
+    return None
 
 
 def _instant(timestamp: str) -> datetime | None:
