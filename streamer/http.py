@@ -10,7 +10,7 @@ from typing import Self
 import orjson
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from streamer import telemetry
 from streamer.supervisor import Supervisor
@@ -79,7 +79,7 @@ class HttpServer:
         await self.stop()
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        body = generate_latest(telemetry.REGISTRY)
+        body = generate_latest(REGISTRY)
         return web.Response(body=body, headers={"content-type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, _request: web.Request) -> web.Response:

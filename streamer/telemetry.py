@@ -2,17 +2,16 @@
 
 Metric label values come from fixed vocabularies (`RECONNECT_REASONS`, `ERROR_KINDS`,
 `SKIP_REASONS`); anything else is recorded as `other`, so a label can never carry a session id
-or an exception's text. Metrics live in `REGISTRY`, which `/metrics` serves.
+or an exception's text. Metrics live in prometheus_client's default `REGISTRY` (with the sink's),
+which `/metrics` serves.
 """
 
 from __future__ import annotations
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 log = structlog.get_logger("streamer")
-
-REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONNECT_REASONS = frozenset(
     {
@@ -44,41 +43,45 @@ ERROR_KINDS = frozenset(
 )
 SKIP_REASONS = frozenset({"duplicate", "queued_echo", "delta_preview", "other"})
 
-FOLLOWED = Gauge("streamer_followed_sessions", "Sessions with a follower", registry=REGISTRY)
-OPEN_STREAMS = Gauge("streamer_open_streams", "SSE streams currently open", registry=REGISTRY)
+FOLLOWED = Gauge("agents_streamer_followed_sessions", "Sessions with a follower", registry=REGISTRY)
+OPEN_STREAMS = Gauge(
+    "agents_streamer_open_streams", "SSE streams currently open", registry=REGISTRY
+)
 RECONNECTS = Counter(
-    "streamer_reconnects_total", "Stream reconnects by reason", ["reason"], registry=REGISTRY
+    "agents_streamer_reconnects_total", "Stream reconnects by reason", ["reason"], registry=REGISTRY
 )
 EVENTS_IN = Counter(
-    "streamer_events_received_total", "Events read from streams and history", registry=REGISTRY
+    "agents_streamer_events_received_total",
+    "Events read from streams and history",
+    registry=REGISTRY,
 )
-BYTES_IN = Counter("streamer_received_bytes_total", "Bytes read from streams", registry=REGISTRY)
+BYTES_IN = Counter(
+    "agents_streamer_received_bytes_total", "Bytes read from streams", registry=REGISTRY
+)
 EVENTS_OUT = Counter(
-    "streamer_events_published_total", "Events handed to the sink", registry=REGISTRY
+    "agents_streamer_events_published_total", "Events handed to the sink", registry=REGISTRY
 )
 BYTES_OUT = Counter(
-    "streamer_published_bytes_total", "Event bytes handed to the sink", registry=REGISTRY
+    "agents_streamer_published_bytes_total", "Event bytes handed to the sink", registry=REGISTRY
 )
 SKIPPED = Counter(
-    "streamer_events_skipped_total",
+    "agents_streamer_events_skipped_total",
     "Events not published, by reason",
     ["reason"],
     registry=REGISTRY,
 )
-ERRORS = Counter("streamer_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
+ERRORS = Counter("agents_streamer_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
 PUBLISH_SECONDS = Histogram(
-    "streamer_publish_seconds",
-    "Time the sink took to accept an event (backpressure shows here)",
+    "agents_streamer_sink_wait_seconds",
+    "Time a follower waited for the sink to accept an event (backpressure shows here)",
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
     registry=REGISTRY,
 )
-CHECKPOINT_LAG = Gauge(
-    "streamer_checkpoint_lag_seconds",
-    "Age of the oldest published but not yet committed event",
-    registry=REGISTRY,
-)
 WEBHOOKS = Counter(
-    "streamer_webhooks_total", "Webhook deliveries by outcome", ["outcome"], registry=REGISTRY
+    "agents_streamer_webhooks_total",
+    "Webhook deliveries by outcome",
+    ["outcome"],
+    registry=REGISTRY,
 )
 
 
