@@ -61,6 +61,9 @@ class FollowerSettings:
     reconnect_max_secs: float = 10.0
     history_page_limit: int = 1000
     max_frame_bytes: int = 16 * 1024 * 1024
+    # Page history this often even when the stream looks healthy: recovers events a server
+    # failed to deliver live. Off by default (every catch-up is a request against rate limits).
+    reconcile_secs: float | None = None
 
 
 class Follower:
@@ -149,10 +152,18 @@ class Follower:
                 if self._ended:
                     return got_event
                 decoder = SSEDecoder(self._settings.max_frame_bytes)
-                frames = read_frames(response, decoder, self._settings.read_timeout_secs)
+                reconcile = self._settings.reconcile_secs
+                frames = read_frames(
+                    response, decoder, self._settings.read_timeout_secs, tick_secs=reconcile
+                )
+                loop = asyncio.get_running_loop()
+                reconciled_at = loop.time()
                 async for item in frames:
-                    if await self._on_item(item):
+                    if item is not None and await self._on_item(item):
                         got_event = True
+                    if reconcile is not None and loop.time() - reconciled_at >= reconcile:
+                        got_event = await self._catch_up() or got_event
+                        reconciled_at = loop.time()
                     if self._ended:
                         break
             finally:

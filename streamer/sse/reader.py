@@ -1,4 +1,4 @@
-"""Frames from an open HTTP response, with a read (stall) timeout."""
+"""Frames from an open HTTP response, with a read (stall) timeout and optional idle ticks."""
 
 from __future__ import annotations
 
@@ -15,23 +15,30 @@ async def read_frames(
     response: aiohttp.ClientResponse,
     decoder: SSEDecoder,
     read_timeout_secs: float,
-    counter: list[int] | None = None,
-) -> AsyncIterator[Frame | FrameError]:
-    """Yield frames until EOF; raise StreamStalledError when no bytes come for `read_timeout_secs`.
+    tick_secs: float | None = None,
+) -> AsyncIterator[Frame | FrameError | None]:
+    """Yield frames until EOF; raise StreamStalledError after `read_timeout_secs` without bytes.
 
-    `counter`, when given, has its first item incremented by the bytes read (a cheap hook for
-    the bytes-in metric without a callback per chunk).
+    With `tick_secs`, also yield None each time that long passes without bytes, so the caller
+    can do periodic work on a quiet stream without a task of its own.
     """
     content = response.content
+    loop = asyncio.get_running_loop()
     while True:
-        try:
-            async with asyncio.timeout(read_timeout_secs):
-                chunk = await content.readany()
-        except TimeoutError:
-            raise StreamStalledError(f"no bytes for {read_timeout_secs}s") from None
+        stall_at = loop.time() + read_timeout_secs
+        while True:
+            wait = stall_at - loop.time()
+            if tick_secs is not None:
+                wait = min(wait, tick_secs)
+            try:
+                async with asyncio.timeout(max(wait, 0.0)):
+                    chunk = await content.readany()
+                break
+            except TimeoutError:
+                if loop.time() >= stall_at:
+                    raise StreamStalledError(f"no bytes for {read_timeout_secs}s") from None
+                yield None
         if not chunk:
             return
-        if counter is not None:
-            counter[0] += len(chunk)
         for item in decoder.feed(chunk):
             yield item
