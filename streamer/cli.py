@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("streamer.run", "Follow sessions' event streams into Kafka, exactly once"),
     "demo": ("streamer.demo", "Local Kafka + simulator + streamer, shown live until Ctrl-C"),
     "simulate": ("streamer.simulator.cli", "Serve a simulated Managed Agents API (load, faults)."),
+    "policy": (
+        "consumers.approvals.policy.cli",
+        "Check an approval policy file or try a call on it",
+    ),
 }
 
 

@@ -51,8 +51,9 @@ class EventBuffer:
         """`time.monotonic()` when the oldest buffered item arrived; None when empty."""
         return self._items[0][1] if self._items else None
 
-    async def put(self, item: Item, size: int) -> None:
+    async def put(self, item: Item) -> None:
         """Append `item`, waiting while the buffer is full; raises once the buffer is closed."""
+        size = len(item.raw) if isinstance(item, SessionEvent) else 0
         if self._closed is not None:
             raise self._closed
         if self._is_full(size):

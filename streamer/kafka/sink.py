@@ -24,13 +24,18 @@ import structlog
 
 from streamer.events import Checkpoint, SessionEvent
 from streamer.kafka import metrics
-from streamer.kafka.admin import ensure_topics, load_checkpoints, topic_specs
+from streamer.kafka.admin import (
+    ensure_topics,
+    load_checkpoints,
+    record_is_committed,
+    topic_specs,
+)
 from streamer.kafka.batch import Batch, prepare_batch
 from streamer.kafka.buffer import EventBuffer, Item, SessionFinished
 from streamer.kafka.checkpoints import CheckpointBook
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.deltas import DeltaPublisher
-from streamer.kafka.errors import SinkError, SinkStoppedError, classify
+from streamer.kafka.errors import AmbiguousCommitError, SinkError, SinkStoppedError, classify
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.writers import Writer, make_writer
@@ -82,6 +87,9 @@ class KafkaSink:
         specs = topic_specs(self.kafka, self.settings)
         topics = await ensure_topics(self.kafka, self.settings, specs)
         self._limits = {name: info.max_message_bytes for name, info in topics.items()}
+        if self.settings.max_message_bytes is not None:  # a stricter limit than the topic's
+            events = self.kafka.events_topic
+            self._limits[events] = min(self._limits[events], self.settings.max_message_bytes)
         writer = make_writer(self.kafka, self.settings, self._limits)
         await writer.start()
         self._writer = writer
@@ -128,6 +136,16 @@ class KafkaSink:
         if self._deltas is not None:
             await self._deltas.stop()
 
+    @property
+    def pending(self) -> int:
+        """Items accepted but not yet committed (buffered plus the batch being written)."""
+        return self._accepted - self._done
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Event bytes waiting in the buffer (the batch being written not included)."""
+        return self._buffer.bytes
+
     async def checkpoints(self) -> Mapping[str, Checkpoint]:
         """The last committed resume point of every session (loaded at start, then kept)."""
         return dict(self._book.committed)
@@ -138,11 +156,11 @@ class KafkaSink:
             # A queued echo (`processed_at: null`); its processed twin comes later.
             metrics.ERRORS.labels(reason="queued_echo").inc()
             return
-        await self._put(event, len(event.raw))
+        await self._put(event)
 
     async def finish(self, session_id: str) -> None:
         """Mark the session finished in its checkpoint, after all its buffered events."""
-        await self._put(SessionFinished(session_id), 0)
+        await self._put(SessionFinished(session_id))
 
     async def publish_preview(self, session_id: str, raw: bytes) -> None:
         """Send a delta preview to the deltas topic when enabled; best-effort, never blocks long."""
@@ -161,10 +179,10 @@ class KafkaSink:
             self._wake.set()
             await self._progress.wait()
 
-    async def _put(self, item: Item, size: int) -> None:
+    async def _put(self, item: Item) -> None:
         if self.failure is not None:
             raise self.failure
-        await self._buffer.put(item, size)
+        await self._buffer.put(item)
         self._accepted += 1
         if len(self._buffer) >= self.settings.max_batch_events:
             self._wake.set()
@@ -205,22 +223,37 @@ class KafkaSink:
 
     async def _write(self, batch: Batch) -> None:
         attempt = 0
+        unresolved: AmbiguousCommitError | None = None
         while True:
             started = time.monotonic()
             try:
+                if unresolved is not None and await self._was_committed(unresolved):
+                    break
+                unresolved = None
                 await self._write_once(batch)
+                break
             except Exception as exc:
                 error = classify(exc)
                 metrics.TRANSACTIONS.labels(outcome="aborted").inc()
                 await self._writer_stop()
                 if not error.retriable:
                     raise error from exc
+                if isinstance(error, AmbiguousCommitError):
+                    unresolved = error
                 attempt += 1
                 await self._backoff(attempt, error)
-                continue
-            metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
-            self._committed(batch)
-            return
+        metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+        self._committed(batch)
+
+    async def _was_committed(self, error: AmbiguousCommitError) -> bool:
+        """After a commit with an unknown outcome: restart the writer (which settles the old
+        transaction one way or the other), then look whether its records are visible."""
+        assert self._writer is not None
+        if not self._writer.started:
+            await self._writer.start()
+        committed = await record_is_committed(self.kafka, error.marker)
+        log.warning("sink_commit_resolved", committed=committed)
+        return committed
 
     async def _write_once(self, batch: Batch) -> None:
         assert self._writer is not None

@@ -14,6 +14,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from streamer.kafka.config import KafkaSettings
+from streamer.kafka.errors import AmbiguousCommitError, is_fatal
 from streamer.kafka.records import OutRecord
 from streamer.kafka.settings import SinkSettings
 
@@ -51,9 +52,12 @@ def producer_kwargs(
 class _ProducerOwner:
     """Start/stop of one producer; `stop` is safe twice and bounded in time."""
 
-    def __init__(self, kwargs: dict[str, Any], stop_timeout_s: float) -> None:
+    def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
         self._kwargs = kwargs
-        self._stop_timeout_s = stop_timeout_s
+        self._stop_timeout_s = timeout_s
+        # Acknowledgements and commits normally fail by themselves within the request timeout;
+        # this bounds the cases where aiokafka would keep retrying (e.g. no coordinator).
+        self._write_timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self.started = False
 
@@ -84,13 +88,18 @@ class _ProducerOwner:
             raise RuntimeError("writer is not started")
         return self._producer
 
-    async def send_all(self, records: list[OutRecord]) -> None:
+    async def send_all(self, records: list[OutRecord]) -> tuple[str, int, int] | None:
+        """Send `records` and wait for every acknowledgement; returns where the last one is."""
         producer = self.producer
         futures = [
             await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
         ]
-        if futures:
-            await asyncio.gather(*futures)
+        if not futures:
+            return None
+        async with asyncio.timeout(self._write_timeout_s):
+            metadata = await asyncio.gather(*futures)
+        last = metadata[-1]
+        return (last.topic, last.partition, last.offset)
 
 
 class TransactionalWriter(_ProducerOwner):
@@ -112,10 +121,17 @@ class TransactionalWriter(_ProducerOwner):
         await producer.commit_transaction()
 
     async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None:
+        """One transaction; AmbiguousCommitError when only the commit's outcome is unknown."""
         producer = self.producer
         await producer.begin_transaction()
-        await self.send_all([*events, *checkpoints])
-        await producer.commit_transaction()
+        marker = await self.send_all([*events, *checkpoints])
+        try:
+            async with asyncio.timeout(self._write_timeout_s):
+                await producer.commit_transaction()
+        except Exception as exc:
+            if marker is None or is_fatal(exc):
+                raise
+            raise AmbiguousCommitError(marker, type(exc).__name__) from exc
 
 
 class AtLeastOnceWriter(_ProducerOwner):
