@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from streamer.simulator import updates
 from streamer.simulator.clock import Clock, Ids
 from streamer.simulator.config import SCENARIOS, SimulatorConfig
+from streamer.simulator.core_checks import check_metadata
 from streamer.simulator.engine import agents
-from streamer.simulator.errors import ApiError, invalid
+from streamer.simulator.errors import invalid
 from streamer.simulator.faults import Faults
 from streamer.simulator.ground_truth import GroundTruth
 from streamer.simulator.registry import Registry
@@ -17,13 +19,15 @@ from streamer.simulator.session import SimSession
 
 # (session, autopilot?) -> start its engine task; the Simulator owns the tasks.
 Starter = Callable[[SimSession, bool], None]
-METADATA_MAX_PAIRS = 16
+Stopper = Callable[[SimSession], Awaitable[None]]
 
 
 class Core:
     """Sessions, ids, clock, ground truth and faults; creates and changes sessions."""
 
-    def __init__(self, config: SimulatorConfig, start_engine: Starter) -> None:
+    def __init__(
+        self, config: SimulatorConfig, start_engine: Starter, stop_engine: Stopper
+    ) -> None:
         self.config = config
         self.ids = Ids(config.seed)
         self.clock = Clock()
@@ -32,6 +36,7 @@ class Core:
         self.registry = Registry(self.ids, self.clock, self.truth, self.faults)
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not security
         self._start_engine = start_engine
+        self._stop_engine = stop_engine
 
     def create_session(
         self,
@@ -70,6 +75,8 @@ class Core:
         agent_id, tools = _agent_ref(body.get("agent"))
         if not isinstance(body.get("environment_id"), str):
             raise invalid("environment_id is required", "invalid_environment")
+        budget = _budget(body.get("budget"))
+        check_metadata(body.get("metadata") or {})
         session_id = self.create_session(
             metadata=body.get("metadata"),
             agent_id=agent_id,
@@ -78,20 +85,60 @@ class Core:
             title=body.get("title"),
             environment_id=body["environment_id"],
         )
-        return self.registry.get(session_id)
+        session = self.registry.get(session_id)
+        session.budget = budget
+        session.vault_ids = [str(v) for v in body.get("vault_ids") or []]
+        return session
 
     def inject(self, session_id: str, raw_event: dict[str, Any]) -> dict[str, Any]:
         session = self.registry.sessions[session_id]
         return self.registry.persist(session, dict(raw_event))
 
     def update(self, session: SimSession, body: Any) -> None:
-        raise ApiError(400, "update is not supported yet", "not_supported")
+        """`POST /v1/sessions/{id}`: apply the patch; emit `session.updated` if anything changed."""
+        self.registry.require_writable(session)
+        if not isinstance(body, dict):
+            raise invalid("body must be an object", "invalid_body")
+        changed = updates.apply(session, body)
+        if changed:
+            session.updated_at = self.clock.stamp()
+            self.registry.persist(session, {"type": "session.updated", **changed})
 
     def archive(self, session: SimSession) -> None:
-        raise ApiError(400, "archive is not supported yet", "not_supported")
+        """Read-only from now on; refused while running (spec §2.1)."""
+        if session.archived_at is not None:
+            return
+        if session.status == "running":
+            raise invalid("cannot archive a session while it is running", "session_running")
+        session.archived_at = self.clock.stamp()
+        session.updated_at = session.archived_at
+        session.hub.close_all()
+        self._notify(session, "session.archived")
 
     async def delete(self, session: SimSession) -> None:
-        raise ApiError(400, "delete is not supported yet", "not_supported")
+        """Emit `session.deleted` (ends every stream), then forget the session's history."""
+        if session.status == "running":
+            raise invalid("cannot delete a session while it is running", "session_running")
+        self.registry.persist(session, {"type": "session.deleted"})
+        session.deleted = True
+        session.hub.close_all()
+        await self._stop_engine(session)
+
+    def _notify(self, session: SimSession, webhook_type: str) -> None:
+        for hook in self.registry.resource_listeners:
+            hook(session, webhook_type)
+
+
+def _budget(budget: Any) -> dict[str, Any] | None:
+    if budget is None:
+        return None
+    try:
+        int(budget["max_list_cost"]["amount"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise invalid(
+            "budget must be {type: limit, max_list_cost: {...}}", "invalid_budget"
+        ) from exc
+    return dict(budget)
 
 
 def _agent_ref(agent: Any) -> tuple[str, list[dict[str, Any]] | None]:
@@ -101,12 +148,3 @@ def _agent_ref(agent: Any) -> tuple[str, list[dict[str, Any]] | None]:
         tools = agent.get("tools") if agent.get("type") == "agent_with_overrides" else None
         return agent["id"], tools
     raise invalid("agent must be an agent id or an agent reference", "invalid_agent")
-
-
-def check_metadata(metadata: Any) -> dict[str, str]:
-    if not isinstance(metadata, dict) or len(metadata) > METADATA_MAX_PAIRS:
-        raise invalid("metadata must be an object of at most 16 pairs", "invalid_metadata")
-    for key, value in metadata.items():
-        if not isinstance(value, str) or len(key) > 64 or len(value) > 512:
-            raise invalid("metadata keys ≤64 chars, values strings ≤512 chars", "invalid_metadata")
-    return dict(metadata)

@@ -18,6 +18,8 @@ from streamer.simulator.store import StoredEvent, TimeWindow, list_body, sse_fra
 
 # Called after each persisted event: (session, event) — webhooks and metrics hook in here.
 Listener = Callable[[SimSession, dict[str, Any]], None]
+# Called on resource changes that are not events (archive): (session, webhook type).
+ResourceListener = Callable[[SimSession, str], None]
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,6 +44,7 @@ class Registry:
         self.sessions: dict[str, SimSession] = {}
         self.ordered: list[SimSession] = []
         self.listeners: list[Listener] = []
+        self.resource_listeners: list[ResourceListener] = []
 
     def add(self, session: SimSession) -> None:
         self.sessions[session.id] = session

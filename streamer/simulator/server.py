@@ -35,7 +35,7 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
-        self.core = Core(self.config, self._start_engine)
+        self.core = Core(self.config, self._start_engine, self._stop_engine)
         self.pacer = Pacer(self.config.speed, self.config.rate_eps)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._runner: web.AppRunner | None = None
@@ -127,6 +127,12 @@ class Simulator:
         task = asyncio.create_task(engine.run(), name=f"engine-{session.id}")
         self._tasks[session.id] = task
         task.add_done_callback(self._engine_done)
+
+    async def _stop_engine(self, session: SimSession) -> None:
+        task = self._tasks.pop(session.id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _engine_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

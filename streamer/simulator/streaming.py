@@ -89,16 +89,24 @@ async def _pump(
         frames = connection.take()
         if not frames and connection.closed:
             return
-        chunks: list[bytes] = []
-        cut = False
-        for frame in frames:
-            rewritten, cut = faults.rewrite(frame)
-            chunks.extend(rewritten)
-            if cut:
-                break
-        await response.write(b"".join(chunks))
-        if cut:
+        if await _write(response, frames, faults):
             return
+
+
+async def _write(response: web.StreamResponse, frames: list[bytes], faults: FaultyWriter) -> bool:
+    """Write a batch in one go, unless a fault stalls or cuts it; True when the stream is cut."""
+    chunks: list[bytes] = []
+    for frame in frames:
+        rewritten, cut = faults.rewrite(frame)
+        chunks.extend(rewritten)
+        if cut:
+            await response.write(b"".join(chunks))
+            return True
         stall = faults.stall_now()
         if stall:
+            await response.write(b"".join(chunks))
+            chunks.clear()
             await asyncio.sleep(stall)
+    if chunks:
+        await response.write(b"".join(chunks))
+    return False
