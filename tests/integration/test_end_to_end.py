@@ -112,6 +112,9 @@ async def test_stream_and_http_faults_lose_and_double_nothing(
     kafka = _kafka(kafka_bootstrap)
     settings = load_settings(base_url=sim.base_url, session_ids=tuple(session_ids), **FAST_FOLLOW)
     async with Service(settings, kafka=kafka, sink_settings=_sink(sim.base_url)):
+        # A live flow, so that the faults hit the streams and not only history.
+        async with injecting(sim, session_ids, per_second=200):
+            await read_topic(kafka_bootstrap, kafka.events_topic, expected=300, quiet_secs=0)
         truth = await _settled_truth(sim, session_ids)
         on_topic = await _topic(kafka, truth)
 
