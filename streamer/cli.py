@@ -20,7 +20,9 @@ from types import ModuleType
 from streamer import __version__
 
 # name -> (module, one-line help). Order is the order `streamer --help` lists them.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
