@@ -22,6 +22,7 @@ from streamer import __version__
 # name -> (module, one-line help). Order is the order `streamer --help` lists them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
+    "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
 }
 
 
