@@ -1,0 +1,87 @@
+"""Turning buffered items into one batch of records, built once and reused across retries.
+
+An event too large for the events topic goes to the dead-letter topic instead, in the same
+transaction, and still advances its session's checkpoint: it was dealt with, and a restart must not
+route it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from streamer.events import Checkpoint, SessionEvent
+from streamer.kafka import metrics
+from streamer.kafka.buffer import Item
+from streamer.kafka.checkpoints import CheckpointBook
+from streamer.kafka.records import DLQ_REASON_TOO_LARGE, OutRecord, RecordFormat
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Batch:
+    """The records of one transaction and the checkpoints they commit."""
+
+    records: list[OutRecord]
+    checkpoint_records: list[OutRecord]
+    staged: dict[str, Checkpoint]
+    items: int
+    oldest_at: float
+    event_bytes: int = 0
+    dead_letters: list[SessionEvent] = field(default_factory=list)
+
+    def record_metrics(self) -> None:
+        """Count a committed batch (called once, after success, so retries count nothing)."""
+        events = len(self.records) - len(self.dead_letters)
+        metrics.RECORDS.labels(topic_kind="events").inc(events)
+        metrics.RECORD_BYTES.labels(topic_kind="events").inc(self.event_bytes)
+        metrics.RECORDS.labels(topic_kind="checkpoints").inc(len(self.checkpoint_records))
+        metrics.TRANSACTIONS.labels(outcome="committed").inc()
+        metrics.BATCH_EVENTS.observe(len(self.records))
+        for event in self.dead_letters:
+            metrics.RECORDS.labels(topic_kind="dead_letter").inc()
+            metrics.DEAD_LETTERS.labels(reason=DLQ_REASON_TOO_LARGE).inc()
+            log.warning(
+                "event_dead_lettered",
+                reason=DLQ_REASON_TOO_LARGE,
+                session_id=event.session_id,
+                event_id=event.event_id,
+                event_type=event.type,
+                size_bytes=len(event.raw),
+            )
+
+
+def prepare_batch(
+    items: list[tuple[Item, float]],
+    record_format: RecordFormat,
+    book: CheckpointBook,
+    limits: dict[str, int],
+) -> Batch:
+    """The records for `items` in their order, then the touched sessions' new checkpoints."""
+    events_limit = limits.get(record_format.events_topic, 1_000_000)
+    dlq_limit = limits.get(record_format.dead_letter_topic, events_limit)
+    records: list[OutRecord] = []
+    dead: list[SessionEvent] = []
+    event_bytes = 0
+    for item, _ in items:
+        if not isinstance(item, SessionEvent):
+            continue
+        record = record_format.event_record(item)
+        if record.size() > events_limit:
+            dead.append(item)
+            record = record_format.dead_letter(item, DLQ_REASON_TOO_LARGE, dlq_limit)
+        else:
+            event_bytes += len(item.raw)
+        records.append(record)
+    staged = book.stage(item for item, _ in items)
+    return Batch(
+        records=records,
+        checkpoint_records=[record_format.checkpoint_record(c) for c in staged.values()],
+        staged=staged,
+        items=len(items),
+        oldest_at=items[0][1],
+        event_bytes=event_bytes,
+        dead_letters=dead,
+    )

@@ -1,0 +1,253 @@
+"""`KafkaSink`: the streamer's `Sink` on Kafka, exactly once (or at least once).
+
+Followers `publish` into a bounded buffer; one flusher task takes a batch every
+`commit_interval_ms` (sooner when `max_batch_events` are waiting) and writes it with each touched
+session's checkpoint in one transaction. A transient failure stops the producer, waits with
+backoff, starts a new one (which aborts the failed transaction) and writes the same batch again,
+so nothing is lost, nothing is doubled and per-session order holds. A fatal failure (fenced by
+another instance) stops the sink: `publish` raises it from then on.
+
+    async with KafkaSink(KafkaSettings(), SinkSettings()) as sink:
+        resume = await sink.checkpoints()
+        await sink.publish(event)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from types import TracebackType
+
+import structlog
+
+from streamer.events import Checkpoint, SessionEvent
+from streamer.kafka import metrics
+from streamer.kafka.admin import ensure_topics, load_checkpoints, topic_specs
+from streamer.kafka.batch import Batch, prepare_batch
+from streamer.kafka.buffer import EventBuffer, Item, SessionFinished
+from streamer.kafka.checkpoints import CheckpointBook
+from streamer.kafka.config import KafkaSettings
+from streamer.kafka.deltas import DeltaPublisher
+from streamer.kafka.errors import SinkError, SinkStoppedError, classify
+from streamer.kafka.records import RecordFormat
+from streamer.kafka.settings import SinkSettings
+from streamer.kafka.writers import Writer, make_writer
+
+log = structlog.get_logger(__name__)
+
+
+class KafkaSink:
+    """The Kafka implementation of `streamer.sink.Sink`; `stop` is safe twice."""
+
+    def __init__(
+        self, kafka: KafkaSettings | None = None, settings: SinkSettings | None = None
+    ) -> None:
+        self.kafka = kafka or KafkaSettings()
+        self.settings = settings or SinkSettings()
+        self.format = RecordFormat(
+            source=self.settings.event_source,
+            events_topic=self.kafka.events_topic,
+            checkpoints_topic=self.kafka.checkpoints_topic,
+            dead_letter_topic=self.kafka.dead_letter_topic,
+        )
+        self._buffer = EventBuffer(self.settings.buffer_max_events, self.settings.buffer_max_bytes)
+        self._book = CheckpointBook()
+        self._writer: Writer | None = None
+        self._deltas: DeltaPublisher | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._accepted = 0  # items accepted by `publish`/`finish`
+        self._done = 0  # items committed (or routed) by the flusher
+        self._progress = asyncio.Event()
+        self._limits: dict[str, int] = {}
+        self.failure: SinkError | None = None
+
+    async def __aenter__(self) -> KafkaSink:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Create missing topics, claim the transactional id, load checkpoints, start flushing."""
+        specs = topic_specs(self.kafka, self.settings)
+        topics = await ensure_topics(self.kafka, self.settings, specs)
+        self._limits = {name: info.max_message_bytes for name, info in topics.items()}
+        if self.settings.max_message_bytes is not None:  # a stricter limit than the topic's
+            events = self.kafka.events_topic
+            self._limits[events] = min(self._limits[events], self.settings.max_message_bytes)
+        writer = make_writer(self.kafka, self.settings, self._limits)
+        await writer.start()
+        self._writer = writer
+        try:
+            self._book = CheckpointBook(
+                await load_checkpoints(
+                    self.kafka,
+                    self.kafka.checkpoints_topic,
+                    topics[self.kafka.checkpoints_topic].partitions,
+                )
+            )
+            if self.settings.deltas_enabled:
+                self._deltas = DeltaPublisher(self.kafka, self.settings)
+                await self._deltas.start()
+        except BaseException:
+            await self._close_clients()
+            raise
+        self._flusher = asyncio.create_task(self._flush_loop(), name="kafka-sink-flusher")
+        log.info("sink_started", mode=self.settings.mode, checkpoints=len(self._book.committed))
+
+    async def stop(self) -> None:
+        """Flush what is buffered (within `stop_timeout_ms`), commit, and close the clients."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._buffer.close()
+        self._buffer.wake()
+        if self._flusher is not None:
+            await self._await_flusher()
+        await self._close_clients()
+        log.info("sink_stopped", uncommitted=self._accepted - self._done)
+
+    async def _await_flusher(self) -> None:
+        assert self._flusher is not None
+        done, _ = await asyncio.wait([self._flusher], timeout=self.settings.stop_timeout_ms / 1000)
+        if not done:
+            log.error("sink_stop_timeout", uncommitted=self._accepted - self._done)
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _close_clients(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+        if self._deltas is not None:
+            await self._deltas.stop()
+
+    async def checkpoints(self) -> Mapping[str, Checkpoint]:
+        """The last committed resume point of every session (loaded at start, then kept)."""
+        return dict(self._book.committed)
+
+    async def publish(self, event: SessionEvent) -> None:
+        """Buffer one event; waits while the buffer is full. Queued echoes are skipped."""
+        if not event.processed_at:
+            # A queued echo (`processed_at: null`); its processed twin comes later.
+            metrics.ERRORS.labels(reason="queued_echo").inc()
+            return
+        await self._put(event)
+
+    async def finish(self, session_id: str) -> None:
+        """Mark the session finished in its checkpoint, after all its buffered events."""
+        await self._put(SessionFinished(session_id))
+
+    async def publish_preview(self, session_id: str, raw: bytes) -> None:
+        """Send a delta preview to the deltas topic when enabled; best-effort, never blocks long."""
+        if self._deltas is not None:
+            await self._deltas.publish(session_id, raw)
+
+    async def flush(self) -> None:
+        """Wait until everything accepted so far is committed; raises if the sink failed."""
+        target = self._accepted
+        while self._done < target:
+            if self.failure is not None:
+                raise self.failure
+            if self._flusher is None or self._flusher.done():
+                raise SinkStoppedError("sink is not running")
+            self._progress.clear()
+            self._wake.set()
+            await self._progress.wait()
+
+    async def _put(self, item: Item) -> None:
+        if self.failure is not None:
+            raise self.failure
+        await self._buffer.put(item)
+        self._accepted += 1
+        if len(self._buffer) >= self.settings.max_batch_events:
+            self._wake.set()
+
+    async def _flush_loop(self) -> None:
+        try:
+            while (items := await self._next_batch()) is not None:
+                await self._write(prepare_batch(items, self.format, self._book, self._limits))
+        except Exception as exc:
+            self.failure = classify(exc)
+            self._buffer.close(self.failure)
+            metrics.ERRORS.labels(reason="fatal").inc()
+            log.exception("sink_failed", error=type(exc).__name__)
+        finally:
+            self._progress.set()
+
+    async def _next_batch(self) -> list[tuple[Item, float]] | None:
+        interval = self.settings.commit_interval_ms / 1000
+        while True:
+            oldest = self._buffer.oldest_at()
+            if oldest is None:
+                if self._stopping:
+                    return None
+                await self._buffer.wait_ready()
+                continue
+            remaining = oldest + interval - time.monotonic()
+            full = len(self._buffer) >= self.settings.max_batch_events
+            if remaining > 0 and not full and not self._stopping and not self._wake.is_set():
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            metrics.BUFFER_EVENTS.set(len(self._buffer))
+            metrics.BUFFER_BYTES.set(self._buffer.bytes)
+            return self._buffer.take(self.settings.max_batch_events)
+
+    async def _write(self, batch: Batch) -> None:
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self._write_once(batch)
+            except Exception as exc:
+                error = classify(exc)
+                metrics.TRANSACTIONS.labels(outcome="aborted").inc()
+                await self._writer_stop()
+                if not error.retriable:
+                    raise error from exc
+                attempt += 1
+                await self._backoff(attempt, error)
+                continue
+            metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+            self._committed(batch)
+            return
+
+    async def _write_once(self, batch: Batch) -> None:
+        assert self._writer is not None
+        if not self._writer.started:
+            await self._writer.start()
+        await self._writer.write(batch.records, batch.checkpoint_records)
+
+    async def _writer_stop(self) -> None:
+        assert self._writer is not None
+        await self._writer.stop()
+
+    async def _backoff(self, attempt: int, error: SinkError) -> None:
+        metrics.ERRORS.labels(reason="transient").inc()
+        cap = self.settings.retry_backoff_max_ms
+        ceiling = min(cap, self.settings.retry_backoff_initial_ms * 2 ** min(attempt, 16))
+        delay_ms = random.uniform(ceiling / 2, ceiling)  # noqa: S311 -- jitter, not crypto
+        log.warning("sink_batch_retry", attempt=attempt, error=str(error), delay_ms=int(delay_ms))
+        await asyncio.sleep(delay_ms / 1000)
+
+    def _committed(self, batch: Batch) -> None:
+        self._book.commit(batch.staged)
+        self._done += batch.items
+        batch.record_metrics()
+        metrics.PUBLISH_LATENCY_SECONDS.observe(time.monotonic() - batch.oldest_at)
+        oldest = self._buffer.oldest_at()
+        metrics.CHECKPOINT_LAG_SECONDS.set(0 if oldest is None else time.monotonic() - oldest)
+        self._progress.set()

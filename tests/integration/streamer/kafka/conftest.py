@@ -1,0 +1,126 @@
+"""Helpers for the sink's tests against a real broker: unique topics, sinks, readers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from streamer.events import SessionEvent
+from streamer.kafka.config import KafkaSettings
+from streamer.kafka.settings import SinkSettings
+from streamer.kafka.sink import KafkaSink
+from tests.support.kafka import unique_name
+
+
+@dataclass(frozen=True)
+class Read:
+    """One record as a read_committed subscriber sees it."""
+
+    key: str
+    value: bytes
+    headers: dict[str, bytes]
+    partition: int
+
+
+def make_event(session_id: str, n: int, size: int = 300) -> SessionEvent:
+    """A realistic agent.message event whose processed_at increases with `n`."""
+    processed_at = f"2026-04-07T04:{n // 60000 % 60:02d}:{n // 1000 % 60:02d}.{n % 1000:03d}Z"
+    event_id = f"sevt_{session_id}_{n:06d}"
+    raw = orjson.dumps(
+        {
+            "type": "agent.message",
+            "id": event_id,
+            "processed_at": processed_at,
+            "content": [{"type": "text", "text": "x" * size}],
+        }
+    )
+    return SessionEvent(session_id, event_id, "agent.message", processed_at, raw)
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    """Settings on the test broker with topics no other test uses."""
+    return settings_for(kafka_bootstrap)
+
+
+def settings_for(bootstrap: str) -> KafkaSettings:
+    """KafkaSettings with fresh topic names on `bootstrap`."""
+    return KafkaSettings(
+        bootstrap_servers=bootstrap,
+        events_topic=unique_name("events"),
+        checkpoints_topic=unique_name("checkpoints"),
+        dead_letter_topic=unique_name("dead-letter"),
+        deltas_topic=unique_name("deltas"),
+    )
+
+
+def sink_settings(**overrides: Any) -> SinkSettings:
+    """Small-topic sink settings with a fresh transactional id."""
+    values: dict[str, Any] = {
+        "transactional_id": unique_name("tx"),
+        "events_partitions": 3,
+        "checkpoints_partitions": 2,
+        "api_base_url": "http://127.0.0.1:8765",
+    }
+    values.update(overrides)
+    return SinkSettings(**values)
+
+
+SinkFactory = Callable[..., KafkaSink]
+
+
+@pytest.fixture
+def make_sink(kafka_settings: KafkaSettings) -> SinkFactory:
+    """Build a sink on this test's topics (settings overridable per call)."""
+
+    def build(settings: SinkSettings | None = None) -> KafkaSink:
+        return KafkaSink(kafka_settings, settings or sink_settings())
+
+    return build
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expected: int, timeout_s: float = 60, quiet_s: float = 1.5
+) -> list[Read]:
+    """Everything a read_committed reader sees on `topic`: waits for `expected` records, then
+    keeps polling for `quiet_s` more so that an extra (doubled) record would be seen too."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=unique_name("reader"),
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Read] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(records) < expected:
+                records += _reads(await consumer.getmany(timeout_ms=500))
+        records += _reads(await consumer.getmany(timeout_ms=int(quiet_s * 1000)))
+    finally:
+        await consumer.stop()
+    return records
+
+
+def _reads(batches: dict[Any, list[Any]]) -> list[Read]:
+    return [
+        Read(m.key.decode(), m.value, {k: bytes(v) for k, v in m.headers}, m.partition)
+        for messages in batches.values()
+        for m in messages
+    ]
+
+
+def ids_by_session(records: list[Read]) -> dict[str, list[str]]:
+    """Event ids per session in the order a subscriber reads them."""
+    out: dict[str, list[str]] = {}
+    for record in records:
+        out.setdefault(record.key, []).append(record.headers["ce_id"].decode())
+    return out
