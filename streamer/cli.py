@@ -21,6 +21,7 @@ from streamer import __version__
 
 # name -> (module, one-line help). Order is the order `streamer --help` lists them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("streamer.run", "Follow sessions' event streams into Kafka, exactly once"),
     "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
     "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
 }

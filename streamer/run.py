@@ -1,0 +1,93 @@
+"""`streamer run`: follow sessions into Kafka until SIGTERM/SIGINT, then flush, commit and close.
+
+Flags override `STREAMER_*` environment variables, which override the `--config` TOML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+REAL_API = "https://api.anthropic.com"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--session",
+        dest="session_ids",
+        action="append",
+        metavar="SESSION_ID",
+        help="follow this session (repeatable); without any, sessions are discovered",
+    )
+    parser.add_argument(
+        "--discover",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="poll GET /v1/sessions for live sessions (default: only when no --session)",
+    )
+    parser.add_argument("--discovery-interval-secs", type=float, metavar="SECS")
+    parser.add_argument("--stream-read-timeout-secs", type=float, metavar="SECS")
+    parser.add_argument("--reconnect-max-secs", type=float, metavar="SECS")
+    parser.add_argument("--http-host", metavar="HOST")
+    parser.add_argument("--http-port", type=int, metavar="PORT", help="0 picks a free port")
+    parser.add_argument("--base-url", metavar="URL", help="default: $ANTHROPIC_BASE_URL or the API")
+    parser.add_argument(
+        "--at-least-once",
+        action="store_true",
+        help="idempotent producer without transactions (for clusters without them)",
+    )
+    parser.add_argument(
+        "--until-finished",
+        action="store_true",
+        help="exit once every followed session has ended (with --session, no discovery)",
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamer.config import load_settings  # noqa: PLC0415 - keep `streamer --help` light
+    from streamer.logs import configure_logging  # noqa: PLC0415
+
+    overrides = _overrides(args)
+    settings = load_settings(args.config, **overrides)
+    configure_logging(settings.log_level)
+    if not settings.api_key.get_secret_value() and settings.base_url.startswith(REAL_API):
+        print("streamer run: ANTHROPIC_API_KEY is not set")  # noqa: T201 - CLI usage error
+        return 2
+    from streamer.service import Service  # noqa: PLC0415
+
+    return asyncio.run(_main(Service(settings, at_least_once=args.at_least_once), args))
+
+
+async def _main(service: Any, args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with service:
+        if args.until_finished:
+            await service.wait_finished_or(stop)
+        else:
+            await stop.wait()
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = (
+        "discover",
+        "discovery_interval_secs",
+        "stream_read_timeout_secs",
+        "reconnect_max_secs",
+        "http_host",
+        "http_port",
+        "base_url",
+        "log_level",
+    )
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.session_ids:
+        overrides["session_ids"] = tuple(args.session_ids)
+    return overrides

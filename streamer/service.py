@@ -1,0 +1,112 @@
+"""`Service`: the parts of one streamer process wired together, started and stopped in order.
+
+Start: Kafka sink (loads checkpoints) → API client → supervisor (followers, discovery) → HTTP.
+Stop, within `shutdown_timeout_secs`: HTTP → supervisor (followers cancelled) → sink (flush and
+commit what they published) → client. Exactly-once holds whatever the stop interrupts: the sink
+commits events and checkpoints together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Self
+
+import structlog
+
+from streamer.api import ApiClient
+from streamer.config import StreamerSettings
+from streamer.http import HttpServer
+from streamer.kafka.config import KafkaSettings
+from streamer.kafka.settings import SinkSettings
+from streamer.kafka.sink import KafkaSink
+from streamer.supervisor import Supervisor
+from streamer.webhooks import WebhookVerifier
+
+log = structlog.get_logger("streamer.service")
+
+
+class Service:
+    """One streamer process. `stop` is safe twice."""
+
+    def __init__(
+        self,
+        settings: StreamerSettings,
+        *,
+        kafka: KafkaSettings | None = None,
+        sink_settings: SinkSettings | None = None,
+        at_least_once: bool = False,
+    ) -> None:
+        self.settings = settings
+        if sink_settings is None:
+            plain = at_least_once or not settings.exactly_once
+            sink_settings = SinkSettings(mode="at_least_once") if plain else SinkSettings()
+        self.sink = KafkaSink(kafka or KafkaSettings(), sink_settings)
+        self.client = ApiClient(
+            settings.base_url,
+            settings.api_key,
+            request_timeout_secs=settings.request_timeout_secs,
+        )
+        interval = settings.discovery_interval_secs if settings.discovery_enabled else None
+        self.supervisor = Supervisor(
+            self.client, self.sink, settings.follower_settings(), discovery_interval_secs=interval
+        )
+        verifier = (
+            WebhookVerifier(settings.webhook_secret, settings.webhook_tolerance_secs)
+            if settings.webhook_secret is not None
+            else None
+        )
+        self.http = HttpServer(
+            self.supervisor,
+            host=settings.http_host,
+            port=settings.http_port,
+            webhook_path=settings.webhook_path,
+            verifier=verifier,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self.sink.start()
+        await self.client.start()
+        await self.supervisor.start(self.settings.session_ids)
+        await self.http.start()
+        self._started = True
+        log.info("streamer_started", http=self.http.url, followed=len(self.supervisor.followed))
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        try:
+            async with asyncio.timeout(self.settings.shutdown_timeout_secs):
+                await self.http.stop()
+                await self.supervisor.stop()
+                await self.sink.stop()
+        except TimeoutError:
+            log.warning("shutdown_timeout", deadline_secs=self.settings.shutdown_timeout_secs)
+        finally:
+            await self.client.stop()
+            log.info("streamer_stopped")
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            self._started = True
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def wait_finished_or(self, stop: asyncio.Event) -> None:
+        """Return when `stop` is set or no follower is left running."""
+        while not stop.is_set() and self.supervisor.followed:
+            try:
+                async with asyncio.timeout(0.5):
+                    await stop.wait()
+            except TimeoutError:
+                pass

@@ -1,0 +1,151 @@
+"""The `Supervisor` owns one follower task per followed session.
+
+Sessions come from explicit ids, the `follow` admin call, webhooks, and discovery (polling
+`GET /v1/sessions` for live statuses at an interval). One session's failure never touches another:
+each follower is its own task, its end is recorded (finished, fatal or crashed) and nothing else
+is affected. Sessions whose checkpoint says they finished are not followed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+import structlog
+
+from streamer import telemetry
+from streamer.api import ApiClient, ApiError
+from streamer.events import Checkpoint
+from streamer.follower import Follower, FollowerFatalError, FollowerSettings, agent_id_of
+from streamer.sink import Sink
+
+log = structlog.get_logger("streamer.supervisor")
+
+
+class Supervisor:
+    """Starts, tracks and stops followers. `stop` is safe twice."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        sink: Sink,
+        settings: FollowerSettings,
+        *,
+        discovery_interval_secs: float | None = None,
+    ) -> None:
+        self._client = client
+        self._sink = sink
+        self._settings = settings
+        self._discovery_interval = discovery_interval_secs
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._checkpoints: dict[str, Checkpoint] = {}
+        self.ended: dict[str, str] = {}  # session id -> "finished" | "fatal:<reason>" | "crashed"
+        self._discovery: asyncio.Task[None] | None = None
+        self._started = False
+        self.discovered_once = asyncio.Event()
+
+    @property
+    def followed(self) -> frozenset[str]:
+        """Sessions with a running follower."""
+        return frozenset(self._tasks)
+
+    @property
+    def ready(self) -> bool:
+        return self._started and (self._discovery is None or self.discovered_once.is_set())
+
+    async def start(self, session_ids: Iterable[str] = ()) -> None:
+        """Load checkpoints, follow `session_ids`, and start discovery when configured."""
+        if self._started:
+            return
+        self._checkpoints = dict(await self._sink.checkpoints())
+        self._started = True
+        for session_id in session_ids:
+            self.follow(session_id)
+        if self._discovery_interval is not None:
+            self._discovery = asyncio.create_task(self._discover_forever(), name="discovery")
+
+    async def stop(self) -> None:
+        """Cancel discovery and every follower, and wait for them to end."""
+        tasks = [t for t in (self._discovery, *self._tasks.values()) if t is not None]
+        self._discovery = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        telemetry.FOLLOWED.set(0)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def follow(self, session_id: str, agent_id: str | None = None) -> bool:
+        """Start following `session_id` unless it is followed already or has ended.
+
+        Returns whether a follower was started.
+        """
+        if not self._started:
+            raise RuntimeError("Supervisor is not started")
+        if session_id in self._tasks or session_id in self.ended:
+            return False
+        checkpoint = self._checkpoints.get(session_id)
+        if checkpoint is not None and checkpoint.finished:
+            self.ended[session_id] = "finished"
+            return False
+        follower = Follower(
+            session_id,
+            self._client,
+            self._sink,
+            self._settings,
+            checkpoint=checkpoint,
+            agent_id=agent_id,
+        )
+        task = asyncio.create_task(follower.run(), name=f"follow:{session_id}")
+        self._tasks[session_id] = task
+        task.add_done_callback(lambda t: self._on_done(session_id, t))
+        telemetry.FOLLOWED.set(len(self._tasks))
+        log.info("session_followed", session_id=session_id)
+        return True
+
+    def _on_done(self, session_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(session_id) is task:
+            del self._tasks[session_id]
+        telemetry.FOLLOWED.set(len(self._tasks))
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            self.ended[session_id] = "finished"
+        elif isinstance(exc, FollowerFatalError):
+            self.ended[session_id] = f"fatal:{exc.reason}"
+            log.error("session_unfollowable", session_id=session_id, reason=exc.reason)
+        else:
+            self.ended[session_id] = "crashed"
+            telemetry.error(
+                "follower_crashed", session_id=session_id, error_type=type(exc).__name__
+            )
+
+    async def _discover_forever(self) -> None:
+        assert self._discovery_interval is not None
+        while True:
+            await self.discover()
+            self.discovered_once.set()
+            await asyncio.sleep(self._discovery_interval)
+
+    async def discover(self) -> int:
+        """One discovery pass over every live session; returns how many new ones it followed."""
+        started = 0
+        try:
+            async for session in self._client.list_sessions():
+                session_id = session.get("id")
+                if isinstance(session_id, str) and session_id:
+                    started += self.follow(session_id, agent_id_of(session))
+        except ApiError as exc:
+            telemetry.error("discovery_failed", reason=exc.reason)
+        return started

@@ -1,0 +1,123 @@
+"""The streamer's named telemetry events: each one logs and counts in one call.
+
+Metric label values come from fixed vocabularies (`RECONNECT_REASONS`, `ERROR_KINDS`,
+`SKIP_REASONS`); anything else is recorded as `other`, so a label can never carry a session id
+or an exception's text. Metrics live in prometheus_client's default `REGISTRY` (with the sink's),
+which `/metrics` serves.
+"""
+
+from __future__ import annotations
+
+import structlog
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+log = structlog.get_logger("streamer")
+
+RECONNECT_REASONS = frozenset(
+    {
+        "eof",
+        "stall",
+        "error_event",
+        "connection",
+        "rate_limited",
+        "overloaded",
+        "server_error",
+        "client_error",
+        "other",
+    }
+)
+ERROR_KINDS = frozenset(
+    {
+        "frame_too_large",
+        "invalid_utf8",
+        "invalid_json",
+        "not_an_event",
+        "auth",
+        "not_found",
+        "client_error",
+        "discovery_failed",
+        "webhook_rejected",
+        "follower_crashed",
+        "other",
+    }
+)
+SKIP_REASONS = frozenset({"duplicate", "queued_echo", "delta_preview", "other"})
+
+FOLLOWED = Gauge("agents_streamer_followed_sessions", "Sessions with a follower", registry=REGISTRY)
+OPEN_STREAMS = Gauge(
+    "agents_streamer_open_streams", "SSE streams currently open", registry=REGISTRY
+)
+RECONNECTS = Counter(
+    "agents_streamer_reconnects_total", "Stream reconnects by reason", ["reason"], registry=REGISTRY
+)
+EVENTS_IN = Counter(
+    "agents_streamer_events_received_total",
+    "Events read from streams and history",
+    registry=REGISTRY,
+)
+BYTES_IN = Counter(
+    "agents_streamer_received_bytes_total", "Bytes read from streams", registry=REGISTRY
+)
+EVENTS_OUT = Counter(
+    "agents_streamer_events_published_total", "Events handed to the sink", registry=REGISTRY
+)
+BYTES_OUT = Counter(
+    "agents_streamer_published_bytes_total", "Event bytes handed to the sink", registry=REGISTRY
+)
+SKIPPED = Counter(
+    "agents_streamer_events_skipped_total",
+    "Events not published, by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
+ERRORS = Counter("agents_streamer_errors_total", "Errors by kind", ["kind"], registry=REGISTRY)
+PUBLISH_SECONDS = Histogram(
+    "agents_streamer_sink_wait_seconds",
+    "Time a follower waited for the sink to accept an event (backpressure shows here)",
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+    registry=REGISTRY,
+)
+WEBHOOKS = Counter(
+    "agents_streamer_webhooks_total",
+    "Webhook deliveries by outcome",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+
+def _label(value: str, vocabulary: frozenset[str]) -> str:
+    return value if value in vocabulary else "other"
+
+
+def stream_opened() -> None:
+    OPEN_STREAMS.inc()
+    log.debug("stream_opened")
+
+
+def stream_closed() -> None:
+    OPEN_STREAMS.dec()
+
+
+def reconnecting(reason: str, attempt: int, delay_secs: float) -> None:
+    RECONNECTS.labels(_label(reason, RECONNECT_REASONS)).inc()
+    log.info("stream_reconnecting", reason=reason, attempt=attempt, delay_ms=int(delay_secs * 1000))
+
+
+def error(kind: str, **fields: object) -> None:
+    """A counted, logged error; the stream or process carries on."""
+    ERRORS.labels(_label(kind, ERROR_KINDS)).inc()
+    log.warning("error_recorded", kind=kind, **fields)
+
+
+def skipped(reason: str) -> None:
+    SKIPPED.labels(_label(reason, SKIP_REASONS)).inc()
+
+
+def published(size: int, seconds: float) -> None:
+    EVENTS_OUT.inc()
+    BYTES_OUT.inc(size)
+    PUBLISH_SECONDS.observe(seconds)
+
+
+def webhook(outcome: str) -> None:
+    WEBHOOKS.labels(outcome if outcome in ("accepted", "duplicate", "rejected") else "other").inc()

@@ -1,0 +1,99 @@
+"""Compare what reached Kafka with the simulator's ground truth.
+
+`read_topic` reads a topic from the start as a `read_committed` consumer until it has at least
+`expected` records and then nothing new arrives for a quiet period (so extras are caught too).
+`by_session` groups (session id, event id) pairs, keeping order: the check of the issue is that
+each followed session's events on the topic equal the ground truth's persisted events, each once,
+in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from tests.support.kafka import unique_name
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record of the events topic as a subscriber sees it."""
+
+    key: str
+    value: bytes
+    headers: dict[str, bytes]
+
+    @property
+    def event_id(self) -> str:
+        return self.headers.get("ce_id", b"").decode()
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    timeout_secs: float = 120.0,
+    quiet_secs: float = 2.0,
+) -> list[Record]:
+    """Every committed record of `topic` (all partitions), once `expected` are there."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=unique_name("truth"),
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        deadline = time.monotonic() + timeout_secs
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
+            fresh = [m for msgs in batches.values() for m in msgs]
+            if fresh:
+                quiet_since = time.monotonic()
+            records += [_record(m) for m in fresh]
+            if len(records) >= expected and time.monotonic() - quiet_since >= quiet_secs:
+                break
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def _record(message: Any) -> Record:
+    headers = {k: bytes(v) for k, v in (message.headers or ())}
+    return Record(message.key.decode(), bytes(message.value), headers)
+
+
+def by_session(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Group (session id, event id) pairs by session, keeping their order."""
+    grouped: dict[str, list[str]] = {}
+    for session_id, event_id in pairs:
+        grouped.setdefault(session_id, []).append(event_id)
+    return grouped
+
+
+def topic_by_session(records: Iterable[Record]) -> dict[str, list[str]]:
+    """The event ids on the topic per session, in topic (partition) order."""
+    return by_session((r.key, r.event_id) for r in records)
+
+
+def truth_by_session(
+    truth: Iterable[Mapping[str, Any]], sessions: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """The ground truth's persisted event ids per session (optionally only `sessions`)."""
+    wanted = None if sessions is None else set(sessions)
+    return by_session(
+        (t["session_id"], t["event_id"])
+        for t in truth
+        if wanted is None or t["session_id"] in wanted
+    )

@@ -1,0 +1,51 @@
+"""StreamerSettings sources and precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamer.config import load_settings
+
+
+def test_conventional_env_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL configure the API side."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
+    settings = load_settings()
+
+    assert ("sk-test", "http://127.0.0.1:1") == (
+        settings.api_key.get_secret_value(),
+        settings.base_url,
+    )
+
+
+def test_api_key_is_not_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key is a SecretStr: printing the settings does not reveal it."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-very-secret")
+
+    assert "sk-very-secret" not in repr(load_settings())
+
+
+def test_env_beats_file_and_flags_beat_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Precedence: flags, then STREAMER_* env, then the TOML file, then defaults."""
+    config = tmp_path / "streamer.toml"
+    config.write_text("http_port = 9000\ndiscovery_interval_secs = 5\nhistory_page_limit = 7\n")
+    monkeypatch.setenv("STREAMER_DISCOVERY_INTERVAL_SECS", "6")
+    settings = load_settings(config, history_page_limit=8)
+
+    assert (9000, 6.0, 8) == (
+        settings.http_port,
+        settings.discovery_interval_secs,
+        settings.history_page_limit,
+    )
+
+
+def test_discovery_is_the_default_without_session_ids() -> None:
+    """No ids: discover; explicit ids: do not, unless asked to."""
+    assert (True, False, True) == (
+        load_settings().discovery_enabled,
+        load_settings(session_ids=("sesn_1",)).discovery_enabled,
+        load_settings(session_ids=("sesn_1",), discover=True).discovery_enabled,
+    )
