@@ -70,7 +70,7 @@ class AnyMatcher:
     """A bare tool name (`bash`, `web_search`, `mcp__github__*`): every use of the tool."""
 
     def matches(self, part: Part, strict: bool, settings: Settings) -> bool:
-        return part.role == "run" or not strict
+        return True
 
     def covers(self, other: Matcher) -> bool:
         return True
@@ -125,8 +125,6 @@ class PathMatcher:
     def matches(self, part: Part, strict: bool, settings: Settings) -> bool:
         if part.path is None or part.opaque is not None:
             return False
-        if strict and not is_within(part.path, settings.root):
-            return False  # a path that escapes the root is never allowed by a rule
         return self.pattern.matches(part.path)
 
     def covers(self, other: Matcher) -> bool:
@@ -218,6 +216,12 @@ class Rule:
         """Whether this rule applies to `part` of `call`."""
         if not fnmatch.fnmatchcase(part.tool, self.tool):
             return False
+        if (
+            self.kind == "allow"
+            and part.path is not None
+            and not is_within(part.path, settings.root)
+        ):
+            return False  # a path that escapes the root is never allowed by a rule
         return self.when.hold(call) and self.matcher.matches(part, self.kind == "allow", settings)
 
     def covers(self, other: Rule) -> bool:

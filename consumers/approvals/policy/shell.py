@@ -4,12 +4,14 @@
 simple command, including the ones inside pipelines, lists, subshells, `$( )`, backticks, process
 substitution, loops and function bodies. Wrappers that run another command are unwrapped
 recursively (`bash -c`, `sh -c`, `eval`, `timeout`, `nohup`, `env`, `nice`, `xargs`, `sudo`,
-`command`, `exec`, `find -exec`), leading `VAR=value` assignments are dropped, and redirections
-to files are reported so the engine can judge them as reads and writes.
+`su -c`, `command`, `exec`, `busybox`, `watch`, `find -exec`), leading `VAR=value` assignments
+are dropped, and redirections to files are reported so the engine can judge them as reads and
+writes.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,8 @@ WRAPPERS: dict[str, frozenset[str]] = {
         | {"--delimiter", "--arg-file", "--replace", "--max-lines", "--eof", "--max-chars"}
     ),
     "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
+    "busybox": frozenset(),
+    "watch": frozenset({"-n", "--interval", "-q", "--equexit"}),
 }
 # Wrappers that change who runs the command: unwrapped for deny rules, but need their own allow.
 PRIVILEGED = {
@@ -43,8 +47,12 @@ PRIVILEGED = {
     | frozenset({"--user", "--group", "--close-from", "--chdir", "--host", "--prompt"}),
     "doas": frozenset({"-u", "-C"}),
 }
+# su runs `-c SCRIPT` as another user (and a login shell otherwise).
+SU_SCRIPT_OPTIONS = frozenset({"-c", "--command"})
 WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/stdin"})
+_TIME_KEYWORD = re.compile(r"(^|[;&|(!{]\s*|\b(?:do|then|else)\s+)time(?:\s+-p)?(?=\s)")
+_NAME_EXPANSION = re.compile(r"[*?\[]|\{.*(,|\.\.).*\}")
 _DYNAMIC_KINDS = frozenset({"parameter", "commandsubstitution", "processsubstitution"})
 
 
@@ -98,12 +106,23 @@ def _parse_script(script: str, out: ParsedCommand, depth: int) -> None:
     out.scripts.append(script)
     if not script.strip():
         return
-    try:
-        trees = bashlex.parse(script)
-    except Exception as exc:  # noqa: BLE001 - bashlex raises many types; all mean "cannot judge"
-        raise ShellParseError(f"bashlex cannot parse it ({type(exc).__name__})") from None
-    for tree in trees:
+    for tree in _trees(script):
         _walk(tree, out, depth)
+
+
+def _trees(script: str) -> list[Any]:
+    try:
+        return list(bashlex.parse(script))
+    except Exception as exc:  # noqa: BLE001 - bashlex raises many types; all mean "cannot judge"
+        failure = exc
+    if "time" in str(failure):
+        # bashlex does not implement bash's `time` keyword; `command time` means the same here
+        # (the `time` wrapper is unwrapped below), so parse that spelling instead.
+        try:
+            return list(bashlex.parse(_TIME_KEYWORD.sub(r"\1command time ", script)))
+        except Exception:  # noqa: BLE001, S110 - fall through to the original failure
+            pass
+    raise ShellParseError(f"bashlex cannot parse it ({type(failure).__name__})")
 
 
 def _walk(node: Any, out: ParsedCommand, depth: int) -> None:
@@ -134,7 +153,12 @@ def _command(node: Any, out: ParsedCommand, depth: int) -> None:
         else:
             _walk(part, out, depth)
     if argv:
-        _expand(tuple(argv), dynamic[0], out, depth)
+        _expand(tuple(argv), dynamic[0] or _expands_at_run_time(argv[0]), out, depth)
+
+
+def _expands_at_run_time(name: str) -> bool:
+    """A command name with glob characters or braces becomes some other word when it runs."""
+    return bool(_NAME_EXPANSION.search(name))
 
 
 def _walk_word(word: Any, out: ParsedCommand, depth: int) -> None:
@@ -179,6 +203,8 @@ def _expand(argv: tuple[str, ...], dynamic_name: bool, out: ParsedCommand, depth
     elif name == "eval":
         out.commands.append(SimpleCommand(argv, wrapper=True))
         _parse_script(" ".join(argv[1:]), out, depth + 1)
+    elif name == "su":
+        _su(argv, out, depth)
     elif name in WRAPPERS or name in PRIVILEGED:
         _wrapper(argv, name, out, depth)
     else:
@@ -196,6 +222,15 @@ def _shell(argv: tuple[str, ...], out: ParsedCommand, depth: int) -> None:
         return
     has_operand = any(not arg.startswith("-") for arg in argv[1:])
     out.commands.append(SimpleCommand(argv, dynamic_name=not has_operand))
+
+
+def _su(argv: tuple[str, ...], out: ParsedCommand, depth: int) -> None:
+    out.commands.append(SimpleCommand(argv))  # su itself needs an allow rule
+    for index, arg in enumerate(argv[1:], start=1):
+        if arg in SU_SCRIPT_OPTIONS and index + 1 < len(argv):
+            _parse_script(argv[index + 1], out, depth + 1)
+        elif arg.startswith("--command="):
+            _parse_script(arg.split("=", 1)[1], out, depth + 1)
 
 
 def _dash_c_script(argv: tuple[str, ...]) -> int | None:
