@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from consumers import registry
+from consumers.errors import ConsumerError
 
 if TYPE_CHECKING:
     from consumers.runner import Runner
@@ -55,7 +56,11 @@ async def _run(args: argparse.Namespace) -> int:
     port = args.http_port if args.http_port is not None else settings.http_port
     try:
         for runner in runners:
-            await runner.start()
+            try:
+                await runner.start()
+            except ConsumerError as exc:
+                sys.stderr.write(f"streamer consume: {exc}\n")
+                return 2
             started.append(runner)
         routes = [route for runner in runners for route in runner.context.routes]
         server = HttpServer(settings.http_host, port, routes) if port is not None else None
