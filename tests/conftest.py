@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import LocalKafka, unique_name
+from tests.support.simulator import http, sdk, simulator
+
+__all__ = ["http", "sdk", "simulator"]  # fixtures re-exported for every test
 
 
 @pytest.fixture(scope="session")

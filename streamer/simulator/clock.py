@@ -1,0 +1,51 @@
+"""Identifiers and timestamps: `sevt_`-style ids and strictly increasing RFC 3339 stamps."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghijkmnopqrstuvwxyz"
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Ids:
+    """Opaque ids with the API's prefixes; seeded so a run is reproducible in shape."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)  # noqa: S311 - ids only need to be unique, not secret
+
+    def new(self, prefix: str) -> str:
+        return prefix + "01" + "".join(self._rng.choices(_ALPHABET, k=22))
+
+
+class Clock:
+    """Wall-clock stamps with microseconds, strictly increasing across the whole simulator.
+
+    Strictly increasing stamps make `processed_at` a total order of persistence, so history
+    sorted by `processed_at` is exactly persistence order and cursors never straddle a tie.
+    """
+
+    def __init__(self) -> None:
+        self._last_us = 0
+
+    def now_us(self) -> int:
+        now = time.time_ns() // 1000
+        self._last_us = max(now, self._last_us + 1)
+        return self._last_us
+
+    def stamp(self) -> str:
+        return format_us(self.now_us())
+
+
+def format_us(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC).strftime(STAMP_FORMAT)
+
+
+def normalize_stamp(value: str) -> str:
+    """Any RFC 3339 / ISO 8601 time as the simulator's canonical, comparable string."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime(STAMP_FORMAT)

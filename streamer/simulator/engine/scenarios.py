@@ -1,0 +1,19 @@
+"""What each scenario's turns look like."""
+
+from __future__ import annotations
+
+from streamer.simulator.engine.tools import BUILTIN_TOOLS
+from streamer.simulator.engine.turns import TurnShape
+
+SHAPES = {
+    "coding": TurnShape(),
+    "mixed": TurnShape(steps=(1, 4), tools_per_step=(1, 3), tool_names=BUILTIN_TOOLS),
+    "load": TurnShape(
+        steps=(3, 6), tools_per_step=(1, 2), tool_names=("read", "grep", "glob"), think_secs=0.05
+    ),
+    "chaos": TurnShape(steps=(1, 4), tools_per_step=(1, 3), tool_names=BUILTIN_TOOLS),
+}
+
+
+def shape_for(scenario: str) -> TurnShape:
+    return SHAPES[scenario]

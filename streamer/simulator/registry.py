@@ -1,0 +1,131 @@
+"""All sessions of a simulator, and the single path by which an event is persisted or streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streamer.simulator.clock import Clock, Ids
+from streamer.simulator.errors import ApiError, not_found
+from streamer.simulator.faults import Faults
+from streamer.simulator.ground_truth import GroundTruth
+from streamer.simulator.pages import decode_cursor, encode_cursor
+from streamer.simulator.session import SimSession
+from streamer.simulator.store import StoredEvent, TimeWindow, list_body, sse_frame
+
+# Called after each persisted event: (session, event) — webhooks and metrics hook in here.
+Listener = Callable[[SimSession, dict[str, Any]], None]
+# Called on resource changes that are not events (archive): (session, webhook type).
+ResourceListener = Callable[[SimSession, str], None]
+
+
+@dataclass(slots=True, frozen=True)
+class SessionQuery:
+    order: str = "desc"
+    limit: int = 20
+    cursor: str | None = None
+    statuses: frozenset[str] = frozenset()
+    include_archived: bool = False
+    agent_id: str | None = None
+    window: TimeWindow = field(default_factory=TimeWindow)
+
+
+class Registry:
+    """Sessions by id and in creation order; the one path of persistence and live fan-out."""
+
+    def __init__(self, ids: Ids, clock: Clock, truth: GroundTruth, faults: Faults) -> None:
+        self.ids = ids
+        self.clock = clock
+        self.truth = truth
+        self.faults = faults
+        self.sessions: dict[str, SimSession] = {}
+        self.ordered: list[SimSession] = []
+        self.listeners: list[Listener] = []
+        self.resource_listeners: list[ResourceListener] = []
+
+    def add(self, session: SimSession) -> None:
+        self.sessions[session.id] = session
+        self.ordered.append(session)
+
+    def get(self, session_id: str) -> SimSession:
+        session = self.sessions.get(session_id)
+        if session is None or session.deleted:
+            raise not_found("session", session_id)
+        return session
+
+    def persist(self, session: SimSession, event: dict[str, Any]) -> dict[str, Any]:
+        """Stamp, append to history, record as ground truth, stream live (unless faulted)."""
+        if not event.get("id"):
+            event["id"] = self.ids.new("sevt_")
+        if not event.get("processed_at"):
+            event["processed_at"] = self.clock.stamp()
+        body = orjson.dumps(event)
+        stored = StoredEvent(event["id"], str(event.get("type")), event["processed_at"], body)
+        session.log.append(stored)
+        self.truth.record(session.id, stored.id, stored.type, stored.processed_at)
+        if not self.faults.drop_live(session.id):
+            session.hub.publish(sse_frame(stored.type, body))
+        for listener in self.listeners:
+            listener(session, event)
+        return event
+
+    def announce(self, session: SimSession, event: dict[str, Any]) -> None:
+        """Stream without persisting: the queued echo of a client event (`processed_at: null`)."""
+        session.hub.publish(sse_frame(str(event["type"]), orjson.dumps(event)))
+
+    def preview(self, session: SimSession, event_type: str, preview: dict[str, Any]) -> None:
+        """An `event_start`/`event_delta` frame, to connections that opted in to `event_type`."""
+        if session.hub.connections:
+            frame = sse_frame(str(preview["type"]), orjson.dumps(preview))
+            session.hub.publish_preview(event_type, frame)
+
+    def page(self, query: SessionQuery) -> bytes:
+        """`{"data", "next_page", "prev_page"}` for the sessions list (spec §2.1)."""
+
+        def matches(session: SimSession) -> bool:
+            return (
+                not session.deleted
+                and (query.include_archived or session.archived_at is None)
+                and (not query.statuses or session.status in query.statuses)
+                and (query.agent_id is None or session.agent.get("id") == query.agent_id)
+                and query.window.admits(session.created_at)
+            )
+
+        found, first, after = self._walk(query, matches)
+        next_page = encode_cursor("sessions", query.order, after) if after is not None else None
+        prev_page = None
+        if query.cursor is not None and found:
+            prev_page = encode_cursor("sessionsback", query.order, first)
+        bodies = (orjson.dumps(item.to_json()) for item in found)
+        return list_body(bodies, next_page, prev_page=prev_page)
+
+    def _walk(
+        self, query: SessionQuery, matches: Callable[[SimSession], bool]
+    ) -> tuple[list[SimSession], int, int | None]:
+        """One page of matches, the position before its first, the position after its last."""
+        items = self.ordered
+        forward = 1 if query.order == "asc" else -1
+        kind, position = "sessions", (0 if forward > 0 else len(items) - 1)
+        if query.cursor is not None:
+            kind, position = decode_cursor(query.cursor, "sessions", query.order)
+        step = -forward if kind == "sessionsback" else forward
+        found: list[int] = []
+        while 0 <= position < len(items) and len(found) < query.limit:
+            if matches(items[position]):
+                found.append(position)
+            position += step
+        if step != forward:
+            found.reverse()
+        if not found:
+            return [], position, None
+        last = found[-1] + forward
+        remaining = range(last, len(items) if forward > 0 else -1, forward)
+        more = any(matches(items[p]) for p in remaining)
+        return [items[p] for p in found], found[0] - forward, last if more else None
+
+    def require_writable(self, session: SimSession) -> None:
+        if session.archived_at is not None:
+            raise ApiError(409, "session is archived and read-only", "session_archived")

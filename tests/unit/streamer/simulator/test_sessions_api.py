@@ -1,0 +1,103 @@
+"""Sessions endpoints, driven by the official SDK over real HTTP."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from streamer.simulator import Simulator
+
+
+async def test_create_returns_an_idle_session(sdk: anthropic.AsyncAnthropic) -> None:
+    """POST /v1/sessions returns a typed Session that starts idle, with the given metadata."""
+    session = await sdk.beta.sessions.create(
+        agent="agent_01abc", environment_id="env_01abc", metadata={"team": "infra"}
+    )
+
+    assert ("idle", {"team": "infra"}) == (session.status, session.metadata)
+
+
+async def test_retrieve_returns_the_created_session(
+    simulator: Simulator, sdk: anthropic.AsyncAnthropic
+) -> None:
+    """GET /v1/sessions/{id} returns the session the simulator created."""
+    session_id = await simulator.create_session(metadata={"k": "v"})
+
+    session = await sdk.beta.sessions.retrieve(session_id)
+
+    assert (session_id, {"k": "v"}) == (session.id, session.metadata)
+
+
+async def test_retrieve_unknown_session_is_not_found(sdk: anthropic.AsyncAnthropic) -> None:
+    """An unknown session id gets 404 not_found_error."""
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        await sdk.beta.sessions.retrieve("sesn_01doesnotexist")
+
+    assert 404 == raised.value.status_code
+
+
+async def test_list_pages_cover_every_session_newest_first(
+    simulator: Simulator, sdk: anthropic.AsyncAnthropic
+) -> None:
+    """Auto-paging the list (limit 2) yields every session once, newest first by default."""
+    created = [
+        (await sdk.beta.sessions.create(agent="agent_1", environment_id="env_1")).id
+        for _ in range(5)
+    ]
+
+    listed = [session.id async for session in sdk.beta.sessions.list(limit=2)]
+
+    assert list(reversed(created)) == listed
+
+
+async def test_list_first_page_has_no_prev_page(sdk: anthropic.AsyncAnthropic) -> None:
+    """The first page's prev_page is null and a later page's prev_page leads back to it."""
+    for _ in range(3):
+        await sdk.beta.sessions.create(agent="agent_1", environment_id="env_1")
+    first = await sdk.beta.sessions.list(limit=2)
+    second = await sdk.beta.sessions.list(limit=2, page=first.next_page)
+
+    back = await sdk.beta.sessions.list(limit=2, page=second.prev_page)
+
+    assert (None, [s.id for s in first.data]) == (first.prev_page, [s.id for s in back.data])
+
+
+async def test_list_filters_by_status(sdk: anthropic.AsyncAnthropic) -> None:
+    """statuses[]=running matches none of the idle sessions; statuses[]=idle matches them."""
+    await sdk.beta.sessions.create(agent="agent_1", environment_id="env_1")
+
+    running = await sdk.beta.sessions.list(statuses=["running"])
+    idle = await sdk.beta.sessions.list(statuses=["idle"])
+
+    assert (0, 1) == (len(running.data), len(idle.data))
+
+
+async def test_cursor_from_another_order_is_rejected(sdk: anthropic.AsyncAnthropic) -> None:
+    """A cursor made for order=desc used with order=asc gets 400 page_cursor_order_mismatch."""
+    for _ in range(3):
+        await sdk.beta.sessions.create(agent="agent_1", environment_id="env_1")
+    first = await sdk.beta.sessions.list(limit=1, order="desc")
+
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        await sdk.beta.sessions.list(limit=1, order="asc", page=first.next_page)
+
+    assert "page_cursor_order_mismatch" == error_code(raised.value)
+
+
+async def test_create_without_environment_is_rejected(sdk: anthropic.AsyncAnthropic) -> None:
+    """A create body without environment_id gets 400 invalid_request_error."""
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        await sdk.post(
+            "/v1/sessions",
+            body={"agent": "agent_1"},
+            cast_to=object,
+            options={"headers": {"anthropic-beta": "managed-agents-2026-04-01"}},
+        )
+
+    assert "invalid_environment" == error_code(raised.value)
+
+
+def error_code(error: anthropic.APIStatusError) -> str:
+    body = error.body
+    assert isinstance(body, dict)
+    return str(body["error"]["details"]["error_code"])
