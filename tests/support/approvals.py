@@ -86,7 +86,8 @@ class Loop:
 
     def settings(self, **overrides: Any) -> ApprovalSettings:
         values: dict[str, Any] = {"api_base_url": self.base_url, "state_topic": self.state_topic,
-                                  "resolver_interval_ms": 100, "retry_initial_ms": 20}  # fmt: skip
+                                  "resolver_interval_ms": 100, "retry_initial_ms": 20,
+                                  "api_key": "test-key"}  # fmt: skip
         return ApprovalSettings(**(values | overrides))
 
     async def start_bot(self, **overrides: Any) -> Bot:
