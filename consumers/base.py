@@ -98,8 +98,10 @@ class Consumer(ABC):
     **Delivery guarantees.** The runner reads the topic as a Kafka consumer group with
     `isolation_level=read_committed` (only events the streamer committed), in batches, and calls
     `handle` once per record, in order within a partition (so in order within a session: the
-    topic is keyed by session id). A record's offset is committed only after `handle` returned
-    (also when partitions are revoked in a rebalance, and on SIGTERM). That is *at-least-once*:
+    topic is keyed by session id). Records of different partitions are handled concurrently, so
+    state shared across sessions needs care (asyncio: no await between read and write). A
+    record's offset is committed only after `handle` returned (also when partitions are revoked
+    in a rebalance, and on SIGTERM). That is *at-least-once*:
     after a crash, the records since the last commit are handled again. Make `handle` idempotent;
     the key is `record.event_id` (`SeenIds` below remembers recent ones for cheap in-process
     dedupe; durable effects need a durable record, as the approvals bot keeps in Kafka).

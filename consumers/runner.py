@@ -21,6 +21,7 @@ from consumers import metrics
 from consumers.base import Consumer, ConsumerContext, EventRecord
 from consumers.dlq import DeadLetters
 from consumers.errors import BadRecordError, ConsumerError
+from consumers.gate import Gate
 from consumers.settings import RunnerSettings
 from streamer.kafka.config import KafkaSettings
 
@@ -62,7 +63,9 @@ class Runner:
         self._dead_letters = DeadLetters(self.kafka, self.name)
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._positions: dict[TopicPartition, int] = {}  # next offset to handle (for the lag)
-        self._lock = asyncio.Lock()  # held while a record is handled; revocation waits for it
+        # Handlers of different partitions run concurrently (shared); commits and revocations
+        # wait for the records in hand and hold new ones back (exclusive).
+        self._gate = Gate()
         self._stopping = asyncio.Event()
         self._generation = 0  # bumped on every revocation: batches fetched before are stale
         self._idle = asyncio.Event()  # set while `run` is not running
@@ -89,6 +92,7 @@ class Runner:
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset=self.settings.auto_offset_reset,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         await self._client.start()
         self._client.subscribe([self.kafka.events_topic], listener=_Rebalance(self))
@@ -100,7 +104,7 @@ class Runner:
         await self._idle.wait()
         client, self._client = self._client, None
         if client is not None:
-            async with self._lock:
+            async with self._gate.exclusive():
                 await self._commit(client, set(self._processed), "stop")
             await client.stop()
             await self._dead_letters.stop()
@@ -126,10 +130,11 @@ class Runner:
             timeout_ms=self.settings.poll_timeout_ms,
             max_records=self.settings.max_batch_records,
         )
-        for tp, records in batches.items():
-            await self._handle_partition(client, generation, tp, records)
+        await asyncio.gather(
+            *(self._handle_partition(client, generation, tp, rs) for tp, rs in batches.items())
+        )
         if batches:
-            async with self._lock:
+            async with self._gate.exclusive():
                 await self._commit(client, set(batches), "batch")
         self._update_lag(client)
 
@@ -139,7 +144,7 @@ class Runner:
         for message in records:
             if self._stopping.is_set():
                 return
-            async with self._lock:
+            async with self._gate.shared():
                 if generation != self._generation:
                     # A rebalance happened since the fetch: hand the rest back to the fetcher.
                     if tp in client.assignment():
@@ -262,7 +267,7 @@ class Runner:
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the record in hand, commit what was handled, tell the consumer."""
         client = self._client
-        async with self._lock:
+        async with self._gate.exclusive():
             self._generation += 1 if revoked else 0
             if client is not None:
                 await self._commit(client, revoked, "revoke")

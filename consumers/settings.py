@@ -13,6 +13,9 @@ class RunnerSettings(BaseSettings):
     group_prefix: str = "agents-streamer."
     max_batch_records: int = 500
     poll_timeout_ms: int = 200
+    # How long the broker may hold a fetch when it has no new committed data. Small: approvals
+    # wait on this (aiokafka's default is 500 ms).
+    fetch_max_wait_ms: int = 20
     max_attempts: int = 5
     retry_initial_ms: int = 100
     retry_max_ms: int = 5_000

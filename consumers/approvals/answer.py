@@ -115,7 +115,12 @@ class Answerer:
             return False
 
     async def _finish(self, entry: Entry, outcome: str) -> Entry:
-        stored = await self._state.put(entry.with_(status=outcome))
+        final = entry.with_(status=outcome)
+        # The record of the outcome and the audit record go out together: neither gates the
+        # answer (already sent), and a crash before them is covered by the `answering` intent.
+        stored, _ = await asyncio.gather(
+            self._state.put(final), self._audit.publish(final, outcome)
+        )
         metrics.OUTCOMES.labels(outcome).inc()
         if outcome == ANSWERED:
             by = (entry.decided_by or "policy").split(":", 1)[0]
@@ -123,7 +128,6 @@ class Answerer:
         else:
             log.warning("confirmation_not_delivered", tool_use_id=entry.tool_use_id,
                         session_id=entry.session_id, outcome=outcome)  # fmt: skip
-        await self._audit.publish(stored, outcome)
         return stored
 
     async def _backoff(self, attempt: int) -> None:
