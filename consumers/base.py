@@ -98,13 +98,14 @@ class Consumer(ABC):
     **Delivery guarantees.** The runner reads the topic as a Kafka consumer group with
     `isolation_level=read_committed` (only events the streamer committed), in batches, and calls
     `handle` once per record, in order within a partition (so in order within a session: the
-    topic is keyed by session id). Records of different partitions are handled concurrently, so
-    state shared across sessions needs care (asyncio: no await between read and write). A
-    record's offset is committed only after `handle` returned (also when partitions are revoked
-    in a rebalance, and on SIGTERM). That is *at-least-once*:
-    after a crash, the records since the last commit are handled again. Make `handle` idempotent;
-    the key is `record.event_id` (`SeenIds` below remembers recent ones for cheap in-process
-    dedupe; durable effects need a durable record, as the approvals bot keeps in Kafka).
+    topic is keyed by session id). Records of different partitions (with `parallel_keys`, of
+    different sessions) are handled concurrently, so state shared across sessions needs care
+    (asyncio: no await between read and write). A record's offset is committed only after
+    `handle` returned (also when partitions are revoked in a rebalance, and on SIGTERM). That is
+    *at-least-once*: after a crash, the records since the last commit are handled again. Make
+    `handle` idempotent; the key is `record.event_id` (`SeenIds` below remembers recent ones for
+    cheap in-process dedupe; durable effects need a durable record, as the approvals bot keeps
+    in Kafka).
 
     **Errors.** Raise a `consumers.errors.ConsumerError` with `retriable=True` (or a
     `TransientError`) for trouble worth retrying: the runner retries with exponential backoff,
@@ -145,6 +146,9 @@ class Consumer(ABC):
     """
 
     name: ClassVar[str]
+    # True: records of different keys (sessions) in one partition may be handled concurrently,
+    # each key still in order. More throughput when handlers wait on I/O.
+    parallel_keys: ClassVar[bool] = False
 
     async def start(self, ctx: ConsumerContext) -> None:  # noqa: B027 - optional hook
         """Open resources; called once before the first record."""

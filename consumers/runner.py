@@ -141,20 +141,47 @@ class Runner:
     async def _handle_partition(
         self, client: AIOKafkaConsumer, generation: int, tp: TopicPartition, records: list[Any]
     ) -> None:
+        if not self.consumer.parallel_keys:
+            await self._handle_run(client, generation, tp, records, track=True)
+            return
+        # Different keys (sessions) of one partition run concurrently, each in order. The
+        # partition's offset moves only once the whole batch is done; an interrupted batch is
+        # fetched again from the committed offset (handlers are idempotent).
+        runs: dict[bytes | None, list[Any]] = {}
+        for message in records:
+            runs.setdefault(message.key, []).append(message)
+        done = await asyncio.gather(
+            *(self._handle_run(client, generation, tp, run, track=False) for run in runs.values())
+        )
+        if all(done):
+            self._processed[tp] = self._positions[tp] = records[-1].offset + 1
+
+    async def _handle_run(
+        self,
+        client: AIOKafkaConsumer,
+        generation: int,
+        tp: TopicPartition,
+        records: list[Any],
+        *,
+        track: bool,
+    ) -> bool:
+        """Handle `records` in order; False when stopped early (stop or rebalance)."""
         for message in records:
             if self._stopping.is_set():
-                return
+                return False
             async with self._gate.shared():
                 if generation != self._generation:
                     # A rebalance happened since the fetch: hand the rest back to the fetcher.
-                    if tp in client.assignment():
+                    if track and tp in client.assignment():
                         client.seek(tp, message.offset)
-                    return
+                    return False
                 try:
                     await self._handle_one(message)
                 except _StoppingError:
-                    return
-                self._processed[tp] = self._positions[tp] = message.offset + 1
+                    return False
+                if track:
+                    self._processed[tp] = self._positions[tp] = message.offset + 1
+        return True
 
     async def _handle_one(self, message: Any) -> None:
         headers = {key: value or b"" for key, value in (message.headers or ())}

@@ -17,9 +17,11 @@ waits for an answer in flight):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 
 import structlog
 
@@ -38,6 +40,7 @@ from consumers.approvals.model import (
     Entry,
 )
 from consumers.approvals.state import StateStore
+from consumers.gate import Gate
 
 log = structlog.get_logger(__name__)
 
@@ -54,15 +57,33 @@ class Answerer:
         self._state = state
         self._audit = audit
         self._settings = settings
-        self.locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.gates: defaultdict[int, Gate] = defaultdict(Gate)  # revocation waits (exclusive)
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per tool use: lock, users
+
+    @contextlib.asynccontextmanager
+    async def hold(self, entry: Entry) -> AsyncIterator[None]:
+        """Exclusive use of one tool use's entry; a revocation of its partition waits for it."""
+        key = entry.tool_use_id
+        async with self.gates[entry.partition].shared():
+            lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+            try:
+                async with lock:
+                    yield
+            finally:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
 
     async def answer(self, entry: Entry) -> Entry:
         """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored."""
-        async with self.locks[entry.partition]:
+        async with self.hold(entry):
             return await self.answer_locked(entry)
 
     async def answer_locked(self, entry: Entry) -> Entry:
-        """`answer`, for callers already holding the partition's lock."""
+        """`answer`, for callers already inside `hold(entry)`."""
         current = self._state.get(entry.tool_use_id)
         if current is not None and current.status in TERMINAL:
             return current

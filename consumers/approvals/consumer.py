@@ -56,6 +56,7 @@ class ApprovalConsumer(Consumer):
     """The approval bot (`streamer consume approvals --policy FILE [--shadow]`)."""
 
     name = "approvals"
+    parallel_keys = True  # sessions are independent; each one's events stay in order
 
     def __init__(self, settings: ApprovalSettings | None = None, policy: Policy | None = None):
         self.settings = settings or ApprovalSettings()
@@ -124,7 +125,7 @@ class ApprovalConsumer(Consumer):
         if self._parts is None:
             return
         for partition in sorted(partitions):
-            async with self._parts.answerer.locks[partition]:
+            async with self._parts.answerer.gates[partition].exclusive():
                 self._parts.resolver.owned.discard(partition)
 
     @property
@@ -226,7 +227,7 @@ class ApprovalConsumer(Consumer):
         entry = state.get(tool_use_id) if isinstance(tool_use_id, str) else None
         if entry is None or entry.status in TERMINAL:
             return
-        async with answerer.locks[entry.partition]:
+        async with answerer.hold(entry):
             entry = state.get(entry.tool_use_id) or entry
             if entry.status in TERMINAL:
                 return

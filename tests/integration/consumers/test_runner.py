@@ -162,3 +162,40 @@ async def test_revoked_partitions_are_committed_so_nothing_is_handled_twice(
         sorted(handled),
         revokes._value.get() - revokes_before,
     )
+
+
+class Rendezvous(Consumer):
+    """Session A's first record waits until session B's has been handled: only possible when
+    sessions of one partition run concurrently."""
+
+    name = "rendezvous"
+    parallel_keys = True
+
+    def __init__(self) -> None:
+        self.handled: list[tuple[str, str]] = []
+        self.b_seen = asyncio.Event()
+
+    async def handle(self, record: EventRecord) -> None:
+        if record.session_id == "sesn_a" and not self.handled:
+            await asyncio.wait_for(self.b_seen.wait(), 30)
+        if record.session_id == "sesn_b":
+            self.b_seen.set()
+        self.handled.append((record.session_id, record.event_id))
+
+
+async def test_parallel_keys_run_sessions_concurrently_each_in_order(kafka: KafkaSettings) -> None:
+    """With parallel_keys, one session waiting does not hold up another in the same partition,
+    and each session's records are still handled in order."""
+    a = [event("agent.message") for _ in range(3)]
+    b = [event("agent.message") for _ in range(2)]
+    records = [("sesn_a", a[0]), ("sesn_b", b[0]), ("sesn_a", a[1]), ("sesn_b", b[1]),
+               ("sesn_a", a[2])]  # fmt: skip
+    await produce(kafka.bootstrap_servers, kafka.events_topic, records, partition=0)
+    consumer = Rendezvous()
+    async with running(Runner(consumer, kafka, SETTINGS, group_id=unique_name("group"))):
+        await wait_for(lambda: len(consumer.handled) == 5)
+    per_session = {s: [i for k, i in consumer.handled if k == s] for s in ("sesn_a", "sesn_b")}
+    assert ({"sesn_a": [e["id"] for e in a], "sesn_b": [e["id"] for e in b]}, "sesn_b") == (
+        per_session,
+        consumer.handled[0][0],
+    )
