@@ -1,1 +1,1 @@
-"""The approval bot: answers Managed Agents tool confirmations by policy or by a person."""
+"""The approval bot: answers gated tool uses by policy, escalates the rest to people, audits all."""

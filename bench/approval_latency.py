@@ -1,0 +1,205 @@
+"""Approval latency through the whole loop: the simulator persists a gated tool use -> the
+streamer (exactly-once sink) -> Kafka -> the approval bot (a separate process) -> the simulator
+persists the bot's `user.tool_confirmation`. Latency = the confirmation's `processed_at` minus the
+tool use's `processed_at` (both stamped by the simulator's wall clock).
+
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 .venv/bin/python bench/approval_latency.py \
+        --rates 50 500 --seconds 10 --sessions 200
+
+Tool uses are emitted at a fixed rate, round-robin over idle sessions, each registered as pending
+in the simulator (as its engine does) so the simulator accepts the answer. The policy allows them
+(`bash(ls:*)`), so the path measured is the automatic one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
+
+from streamer.config import StreamerSettings
+from streamer.kafka.config import KafkaSettings
+from streamer.service import Service
+from streamer.simulator import Simulator, SimulatorConfig
+from streamer.simulator.session import Pending
+
+ROOT = Path(__file__).resolve().parents[1]
+BETA = {"anthropic-beta": "managed-agents-2026-04-01", "x-api-key": "bench"}
+POLICY = 'version = 1\ndefault = "ask"\n[[allow]]\nrule = "bash(ls:*)"\n'
+
+
+def stamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def create_sessions(base_url: str, count: int) -> list[str]:
+    async with aiohttp.ClientSession(base_url=base_url, headers=BETA) as http:
+        ids = []
+        for _ in range(count):
+            body = {"agent": "agent_bench", "environment_id": "env_bench"}
+            async with http.post("/v1/sessions", json=body) as response:
+                ids.append((await response.json())["id"])
+        return ids
+
+
+def emit(sim: Simulator, session_id: str) -> str:
+    event = sim.inject(session_id, {
+        "type": "agent.tool_use", "name": "bash", "input": {"command": "ls -la"},
+        "evaluated_permission": "ask", "evaluation": {"type": "always_ask"},
+    })  # fmt: skip
+    sim.session(session_id).pending[event["id"]] = Pending("confirmation", event)
+    return str(event["id"])
+
+
+async def run_rate(sim: Simulator, ids: list[str], rate: int, seconds: float) -> list[str]:
+    emitted: list[str] = []
+    started = time.perf_counter()
+    total = int(rate * seconds)
+    for n in range(total):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        emitted.append(emit(sim, ids[n % len(ids)]))
+    return emitted
+
+
+def latencies(sim: Simulator, ids: list[str], emitted: set[str]) -> tuple[list[float], int]:
+    used: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    for session_id in ids:
+        for event in sim.session(session_id).log.events:
+            data = orjson.loads(event.body)
+            if data["id"] in emitted:
+                used[data["id"]] = stamp(data["processed_at"])
+            elif data["type"] == "user.tool_confirmation" and data["tool_use_id"] in emitted:
+                answered.setdefault(data["tool_use_id"], stamp(data["processed_at"]))
+    return [answered[i] - used[i] for i in answered], len(emitted) - len(answered)
+
+
+def used_at(sim: Simulator, ids: list[str], emitted: set[str]) -> dict[str, float]:
+    stamps = {}
+    for session_id in ids:
+        for event in sim.session(session_id).log.events:
+            data = orjson.loads(event.body)
+            if data["id"] in emitted:
+                stamps[data["id"]] = stamp(data["processed_at"])
+    return stamps
+
+
+async def wait_answered(sim: Simulator, ids: list[str], limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        waiting = sum(len(sim.session(s).waiting_ids()) for s in ids)
+        if waiting == 0:
+            return
+        await asyncio.sleep(0.2)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def watch_topic(kafka: KafkaSettings, seen: dict[str, float]) -> None:
+    """Record when each event becomes visible to a read_committed reader (the streamer's part)."""
+    reader = AIOKafkaConsumer(
+        kafka.events_topic, **kafka.client_kwargs(), isolation_level="read_committed",
+        auto_offset_reset="earliest", fetch_max_wait_ms=10,
+    )  # fmt: skip
+    await reader.start()
+    try:
+        while True:
+            batches = await reader.getmany(timeout_ms=20)
+            now = time.time()
+            for message in (m for batch in batches.values() for m in batch):
+                headers = dict(message.headers or ())
+                seen.setdefault(headers.get("ce_id", b"").decode(), now)
+    finally:
+        await reader.stop()
+
+
+async def start_bot(kafka: KafkaSettings, base_url: str, policy: Path, log: Path) -> Any:
+    env = os.environ | {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_EVENTS_TOPIC": kafka.events_topic,
+        "KAFKA_APPROVALS_TOPIC": kafka.approvals_topic,
+        "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": "bench",
+        "APPROVALS_STATE_TOPIC": f"bench-state-{uuid.uuid4().hex[:8]}",
+        "CONSUMER_POLL_TIMEOUT_MS": "20",
+    }  # fmt: skip
+    with log.open("ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streamer", "consume", "approvals", "--policy", str(policy),
+            "--group-id", f"bench-{uuid.uuid4().hex[:8]}", "--log-level", "warning",
+            env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    suffix = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap_servers=bootstrap, events_topic=f"bench-events-{suffix}",
+        approvals_topic=f"bench-approvals-{suffix}", checkpoints_topic=f"bench-ckpt-{suffix}",
+        dead_letter_topic=f"bench-dlq-{suffix}", sessions_topic=f"bench-sessions-{suffix}",
+    )  # fmt: skip
+    workdir = Path(tempfile.mkdtemp(prefix="approval-bench-"))
+    policy = workdir / "policy.toml"
+    policy.write_text(POLICY)
+    config = SimulatorConfig(scenario="coding", sessions=0, seed=1, speed=1000.0)
+    async with Simulator(config) as sim:
+        ids = await create_sessions(sim.base_url, args.sessions)
+        settings = StreamerSettings(
+            base_url=sim.base_url, api_key=SecretStr("bench"), session_ids=tuple(ids),
+            discover=False, http_port=0, log_level="warning",
+        )  # fmt: skip
+        async with Service(settings, kafka=kafka):
+            bot = await start_bot(kafka, sim.base_url, policy, workdir / "bot.log")
+            visible: dict[str, float] = {}
+            watcher = asyncio.create_task(watch_topic(kafka, visible))
+            try:
+                await asyncio.sleep(args.warmup)
+                for rate in args.rates:
+                    emitted = await run_rate(sim, ids, rate, args.seconds)
+                    await wait_answered(sim, ids, limit_s=120)
+                    values, missing = latencies(sim, ids, set(emitted))
+                    persisted = used_at(sim, ids, set(emitted))
+                    streamer_ms = [
+                        (visible[i] - persisted[i]) * 1000 for i in emitted if i in visible
+                    ]
+                    values_ms = [v * 1000 for v in values]
+                    print(f"rate={rate}/s approvals={len(emitted)} answered={len(values)} "
+                          f"missing={missing} p50={statistics.median(values_ms):.1f}ms "
+                          f"p99={percentile(values_ms, 0.99):.1f}ms "
+                          f"max={max(values_ms):.1f}ms streamer_p50="
+                          f"{statistics.median(streamer_ms):.1f}ms streamer_p99="
+                          f"{percentile(streamer_ms, 0.99):.1f}ms", flush=True)  # fmt: skip
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                bot.terminate()
+                await bot.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,33 @@
+"""The approval bot's settings (env prefix `APPROVALS_`; the API's conventional names)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STATE_TOPIC = "agents.approvals.state"
+
+
+class ApprovalSettings(BaseSettings):
+    """Where the API is, how long people get, where notifications and state go."""
+
+    model_config = SettingsConfigDict(env_prefix="APPROVALS_", frozen=True, extra="ignore")
+
+    policy_path: str | None = None
+    shadow: bool = False
+    api_base_url: str = Field(
+        default="https://api.anthropic.com",
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "api_base_url"),
+    )
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "api_key")
+    )
+    api_timeout_secs: float = 30.0
+    escalation_timeout_secs: float = 3600.0
+    timeout_message: str = "No one approved this tool use in time; it was denied by default."
+    webhook_url: str | None = None
+    state_topic: str = STATE_TOPIC
+    answer_attempts: int = 3
+    retry_initial_ms: int = 200
+    retry_max_ms: int = 5_000
+    resolver_interval_ms: int = 500

@@ -1,0 +1,84 @@
+"""`streamer consume NAME [NAME...]`: run registered consumers in one process until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from consumers import registry
+from consumers.errors import ConsumerError
+
+if TYPE_CHECKING:
+    from consumers.runner import Runner
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Consumer names, runner options, and every registered consumer's own options."""
+    parser.add_argument("names", nargs="+", metavar="NAME", help="consumers to run")
+    parser.add_argument("--group-id", help="consumer group id (default agents-streamer.NAME)")
+    parser.add_argument("--http-port", type=int, help="serve /metrics, /healthz (and APIs)")
+    parser.add_argument("--log-level", default="info")
+    for name in registry.available():
+        try:
+            consumer = registry.load(name)
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break the CLI
+            sys.stderr.write(f"warning: consumer {name!r} cannot be loaded: {exc}\n")
+            continue
+        consumer.add_arguments(parser.add_argument_group(f"{name} consumer"))  # type: ignore[arg-type]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the named consumers; returns 0 after a graceful stop."""
+    from streamer.logs import configure_logging  # noqa: PLC0415 - keep `streamer --help` light
+
+    configure_logging(args.log_level)
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from consumers.http import HttpServer  # noqa: PLC0415 - keep `streamer --help` light
+    from consumers.runner import Runner  # noqa: PLC0415
+    from consumers.settings import RunnerSettings  # noqa: PLC0415
+
+    settings = RunnerSettings()
+    runners = []
+    for name in args.names:
+        consumer = registry.load(name).from_args(args)
+        group_id = args.group_id if args.group_id and len(args.names) == 1 else None
+        runners.append(Runner(consumer, settings=settings, group_id=group_id))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop_all, runners)
+    started: list[Runner] = []
+    port = args.http_port if args.http_port is not None else settings.http_port
+    try:
+        for runner in runners:
+            try:
+                await runner.start()
+            except ConsumerError as exc:
+                sys.stderr.write(f"streamer consume: {exc}\n")
+                return 2
+            started.append(runner)
+        routes = [route for runner in runners for route in runner.context.routes]
+        server = HttpServer(settings.http_host, port, routes) if port is not None else None
+        if server is not None:
+            await server.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for runner in runners:
+                    group.create_task(runner.run())
+        finally:
+            if server is not None:
+                await server.stop()
+    finally:
+        for runner in started:
+            await runner.stop()
+    return 0
+
+
+def _stop_all(runners: list[Runner]) -> None:
+    for runner in runners:
+        runner.request_stop()

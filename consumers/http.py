@@ -1,0 +1,53 @@
+"""The consume process's HTTP server: `/metrics`, `/healthz`, and routes consumers add."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+async def _metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+class HttpServer:
+    """An aiohttp server on loopback (by default); `port` is known after `start`."""
+
+    def __init__(self, host: str, port: int, routes: Iterable[web.RouteDef] = ()) -> None:
+        self.host = host
+        self.port = port
+        self._app = web.Application()
+        self._app.add_routes([web.get("/metrics", _metrics), web.get("/healthz", _healthz)])
+        self._app.add_routes(list(routes))
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind and serve; safe twice."""
+        if self._runner is not None:
+            return
+        self._runner = web.AppRunner(self._app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        addresses = self._runner.addresses  # the bound (host, port), also when port was 0
+        if addresses:
+            self.port = int(addresses[0][1])
+
+    async def stop(self) -> None:
+        """Close connections and unbind; safe twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> HttpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

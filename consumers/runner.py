@@ -1,0 +1,317 @@
+"""Runs one `Consumer` as a Kafka consumer group on the events topic.
+
+At-least-once: records are handled in partition order and an offset is committed only after the
+handler finished with the record (after each batch, on partition revocation, and on stop).
+Transient errors are retried with exponential backoff; records that keep failing, and records
+that are not events, go to the dead-letter topic with the error and their coordinates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from consumers import metrics
+from consumers.base import Consumer, ConsumerContext, EventRecord
+from consumers.dlq import DeadLetters
+from consumers.errors import BadRecordError, ConsumerError
+from consumers.gate import Gate
+from consumers.settings import RunnerSettings
+from streamer.kafka.config import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+class _StoppingError(Exception):
+    """The runner is stopping while a record is being retried; leave it uncommitted."""
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._runner.partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._runner.partitions_assigned(assigned)
+
+
+class Runner:
+    """One consumer, its consumer group membership, its dead-letter producer; `async with`."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        kafka: KafkaSettings | None = None,
+        settings: RunnerSettings | None = None,
+        group_id: str | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.kafka = kafka or KafkaSettings()
+        self.settings = settings or RunnerSettings()
+        self.name = consumer.name
+        self.group_id = group_id or f"{self.settings.group_prefix}{consumer.name}"
+        self.context = ConsumerContext(self.kafka, self.group_id)
+        self._client: AIOKafkaConsumer | None = None
+        self._dead_letters = DeadLetters(self.kafka, self.name)
+        self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self._positions: dict[TopicPartition, int] = {}  # next offset to handle (for the lag)
+        # Handlers of different partitions run concurrently (shared); commits and revocations
+        # wait for the records in hand and hold new ones back (exclusive).
+        self._gate = Gate()
+        self._stopping = asyncio.Event()
+        self._generation = 0  # bumped on every revocation: batches fetched before are stale
+        self._idle = asyncio.Event()  # set while `run` is not running
+        self._idle.set()
+        self._started = False
+
+    async def __aenter__(self) -> Runner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the consumer's resources, the dead-letter producer, and join the group."""
+        if self._started:
+            return
+        self._started = True
+        await self.consumer.start(self.context)
+        await self._dead_letters.start()
+        self._client = AIOKafkaConsumer(
+            **self.kafka.client_kwargs(),
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset=self.settings.auto_offset_reset,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
+        await self._client.start()
+        self._client.subscribe([self.kafka.events_topic], listener=_Rebalance(self))
+        log.info("consumer_started", consumer=self.name, group_id=self.group_id)
+
+    async def stop(self) -> None:
+        """Commit what was handled, leave the group, stop the consumer; safe twice."""
+        self._stopping.set()
+        await self._idle.wait()
+        client, self._client = self._client, None
+        if client is not None:
+            async with self._gate.exclusive():
+                await self._commit(client, set(self._processed), "stop")
+            await client.stop()
+            await self._dead_letters.stop()
+            await self.consumer.stop()
+            log.info("consumer_stopped", consumer=self.name)
+
+    def request_stop(self) -> None:
+        """Ask `run` to return after the record in hand (what SIGTERM does)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Fetch, handle and commit batches until `request_stop` (or `stop`)."""
+        self._idle.clear()
+        try:
+            while not self._stopping.is_set() and self._client is not None:
+                await self._run_once(self._client)
+        finally:
+            self._idle.set()
+
+    async def _run_once(self, client: AIOKafkaConsumer) -> None:
+        generation = self._generation
+        batches = await client.getmany(
+            timeout_ms=self.settings.poll_timeout_ms,
+            max_records=self.settings.max_batch_records,
+        )
+        await asyncio.gather(
+            *(self._handle_partition(client, generation, tp, rs) for tp, rs in batches.items())
+        )
+        if batches:
+            async with self._gate.exclusive():
+                await self._commit(client, set(batches), "batch")
+        self._update_lag(client)
+
+    async def _handle_partition(
+        self, client: AIOKafkaConsumer, generation: int, tp: TopicPartition, records: list[Any]
+    ) -> None:
+        if not self.consumer.parallel_keys:
+            await self._handle_run(client, generation, tp, records, track=True)
+            return
+        # Different keys (sessions) of one partition run concurrently, each in order. The
+        # partition's offset moves only once the whole batch is done; an interrupted batch is
+        # fetched again from the committed offset (handlers are idempotent).
+        runs: dict[bytes | None, list[Any]] = {}
+        for message in records:
+            runs.setdefault(message.key, []).append(message)
+        done = await asyncio.gather(
+            *(self._handle_run(client, generation, tp, run, track=False) for run in runs.values())
+        )
+        if all(done):
+            self._processed[tp] = self._positions[tp] = records[-1].offset + 1
+
+    async def _handle_run(
+        self,
+        client: AIOKafkaConsumer,
+        generation: int,
+        tp: TopicPartition,
+        records: list[Any],
+        *,
+        track: bool,
+    ) -> bool:
+        """Handle `records` in order; False when stopped early (stop or rebalance)."""
+        for message in records:
+            if self._stopping.is_set():
+                return False
+            async with self._gate.shared():
+                if generation != self._generation:
+                    # A rebalance happened since the fetch: hand the rest back to the fetcher.
+                    if track and tp in client.assignment():
+                        client.seek(tp, message.offset)
+                    return False
+                try:
+                    await self._handle_one(message)
+                except _StoppingError:
+                    return False
+                if track:
+                    self._processed[tp] = self._positions[tp] = message.offset + 1
+        return True
+
+    async def _handle_one(self, message: Any) -> None:
+        headers = {key: value or b"" for key, value in (message.headers or ())}
+        try:
+            record = EventRecord.parse(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                headers=headers,
+                timestamp_ms=message.timestamp,
+            )
+        except BadRecordError as exc:
+            self._count_error(exc)
+            log.warning(
+                "record_not_an_event",
+                consumer=self.name,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                error=str(exc),
+            )
+            await self._dead_letter(message, exc)
+            return
+        started = time.perf_counter()
+        error = await self._handle_with_retries(record)
+        metrics.HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        if error is None:
+            metrics.RECORDS.labels(self.name, "handled").inc()
+            return
+        log.error(
+            "record_failed",
+            consumer=self.name,
+            kind=error.kind,
+            event_id=record.event_id,
+            session_id=record.session_id,
+            partition=record.partition,
+            offset=record.offset,
+            error=str(error),
+        )
+        await self._dead_letter(message, error)
+
+    async def _handle_with_retries(self, record: EventRecord) -> ConsumerError | None:
+        attempt = 0
+        while True:
+            try:
+                await self.consumer.handle(record)
+            except ConsumerError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - a consumer bug must not stop the others
+                error = ConsumerError(f"{type(exc).__name__}: {exc}", kind="unexpected")
+            else:
+                return None
+            self._count_error(error)
+            attempt += 1
+            if not error.retriable or attempt >= self.settings.max_attempts:
+                return error
+            await self._backoff(attempt, error)
+
+    async def _backoff(self, attempt: int, error: ConsumerError) -> None:
+        ceiling = min(
+            self.settings.retry_max_ms, self.settings.retry_initial_ms * 2 ** (attempt - 1)
+        )
+        delay = ceiling * (0.5 + random.random() / 2) / 1000  # noqa: S311 - jitter, not crypto
+        log.info(
+            "record_retry",
+            consumer=self.name,
+            attempt=attempt,
+            kind=error.kind,
+            delay_ms=round(delay * 1000),
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        if self._stopping.is_set():
+            raise _StoppingError
+
+    async def _dead_letter(self, message: Any, error: ConsumerError) -> None:
+        await self._dead_letters.send(message, error)
+        metrics.RECORDS.labels(self.name, "dead_lettered").inc()
+
+    def _count_error(self, error: ConsumerError) -> None:
+        metrics.ERRORS.labels(self.name, error.kind).inc()
+
+    async def _commit(
+        self, client: AIOKafkaConsumer, partitions: set[TopicPartition], reason: str
+    ) -> None:
+        assigned = client.assignment()
+        offsets = {
+            tp: self._processed.pop(tp)
+            for tp in partitions
+            if tp in self._processed and tp in assigned
+        }
+        if not offsets:
+            return
+        try:
+            await client.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - a failed commit means a redelivery, not a crash
+            metrics.ERRORS.labels(self.name, "commit").inc()
+            log.warning("commit_failed", consumer=self.name, reason=reason, error=repr(exc))
+            return
+        metrics.COMMITS.labels(self.name, reason).inc()
+
+    def _update_lag(self, client: AIOKafkaConsumer) -> None:
+        for tp in client.assignment():
+            highwater, position = client.highwater(tp), self._positions.get(tp)
+            if highwater is not None and position is not None:
+                metrics.LAG.labels(self.name, str(tp.partition)).set(max(0, highwater - position))
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Wait for the record in hand, commit what was handled, tell the consumer."""
+        client = self._client
+        async with self._gate.exclusive():
+            self._generation += 1 if revoked else 0
+            if client is not None:
+                await self._commit(client, revoked, "revoke")
+            await self.consumer.on_revoked({tp.partition for tp in revoked})
+        log.info(
+            "partitions_revoked",
+            consumer=self.name,
+            partitions=sorted(tp.partition for tp in revoked),
+        )
+
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Tell the consumer which partitions it owns now."""
+        for tp in assigned:
+            self._processed.pop(tp, None)
+        await self.consumer.on_assigned({tp.partition for tp in assigned})
+        log.info(
+            "partitions_assigned",
+            consumer=self.name,
+            partitions=sorted(tp.partition for tp in assigned),
+        )

@@ -1,0 +1,24 @@
+"""How the runner behaves; one frozen settings model (env prefix `CONSUMER_`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RunnerSettings(BaseSettings):
+    """Batching, retries and the HTTP port of one `streamer consume` process."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSUMER_", frozen=True, extra="ignore")
+
+    group_prefix: str = "agents-streamer."
+    max_batch_records: int = 500
+    poll_timeout_ms: int = 200
+    # How long the broker may hold a fetch when it has no new committed data. Small: approvals
+    # wait on this (aiokafka's default is 500 ms).
+    fetch_max_wait_ms: int = 20
+    max_attempts: int = 5
+    retry_initial_ms: int = 100
+    retry_max_ms: int = 5_000
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    auto_offset_reset: str = "earliest"

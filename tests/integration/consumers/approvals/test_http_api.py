@@ -1,0 +1,86 @@
+"""People's side for real: the notification webhook and the HTTP API's answers to bad requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from consumers.approvals.policy import Policy
+from streamer.simulator import Simulator, SimulatorConfig
+from tests.support.approvals import Loop, loop_kafka, streamer
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+ASK_ALL = 'version = 1\ndefault = "ask"\n'
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    """A simulator serving `coding` sessions quickly."""
+    async with Simulator(
+        SimulatorConfig(scenario="coding", sessions=0, seed=5, speed=200.0)
+    ) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP receiver on loopback that keeps the JSON bodies it is sent."""
+    received: list[dict[str, Any]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.add_routes([web.post("/hook", receive)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", received
+    finally:
+        await runner.cleanup()
+
+
+async def test_escalation_notifies_and_the_api_refuses_bad_decisions(
+    simulator: Simulator, kafka_bootstrap: str, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """A new escalation is POSTed Slack-style to the webhook; the decision endpoint answers 404
+    for an unknown id, 400 for a bad body, 202 for a decision and 409 for a second one."""
+    hook_url, received = webhook
+    session = await simulator.create_session()
+    loop = Loop(simulator.base_url, loop_kafka(kafka_bootstrap), Policy.from_text(ASK_ALL))
+    async with streamer(simulator.base_url, loop.kafka, [session]):
+        bot = await loop.start_bot(webhook_url=hook_url)
+        try:
+            async with asyncio.timeout(60):
+                while not received:  # noqa: ASYNC110 - the receiver runs in this loop
+                    await asyncio.sleep(0.1)
+            async with aiohttp.ClientSession(base_url=bot.url) as http:
+                async with http.get("/approvals") as response:
+                    tool_use_id = (await response.json())["data"][0]["tool_use_id"]
+                decision = f"/approvals/{tool_use_id}/decision"
+                statuses = []
+                for path, body in [
+                    ("/approvals/sevt_unknown/decision", {"decision": "allow", "by": "a"}),
+                    (decision, {"decision": "maybe", "by": "a"}),
+                    (decision, {"decision": "allow"}),
+                    (decision, {"decision": "deny", "by": "a", "reason": "no"}),
+                    (decision, {"decision": "allow", "by": "b"}),
+                ]:
+                    async with http.post(path, json=body) as response:
+                        statuses.append(response.status)
+        finally:
+            await loop.stop_bots()
+    assert ([404, 400, 400, 202, 409], True, True) == (
+        statuses, any(tool_use_id in r["text"] for r in received),
+        all(r["blocks"][0]["type"] == "section" for r in received),
+    )  # fmt: skip

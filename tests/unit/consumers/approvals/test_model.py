@@ -1,0 +1,36 @@
+"""Entries: tool names as the policy spells them, input digests, previews."""
+
+from __future__ import annotations
+
+from consumers.approvals.model import MAX_PREVIEW_CHARS, digest, new_entry, tool_name
+from consumers.base import EventRecord
+
+
+def record(data: bytes) -> EventRecord:
+    return EventRecord.parse(topic="t", partition=3, offset=0, key=b"sesn_1", value=data,
+                             headers={})  # fmt: skip
+
+
+def test_mcp_tool_names_carry_the_server() -> None:
+    """An MCP tool use is named mcp__<server>__<tool>; a built-in by its name."""
+    mcp = {"type": "agent.mcp_tool_use", "name": "create_issue", "mcp_server_name": "github"}
+    assert ("mcp__github__create_issue", "bash") == (
+        tool_name(mcp), tool_name({"type": "agent.tool_use", "name": "bash"})
+    )  # fmt: skip
+
+
+def test_digest_ignores_key_order() -> None:
+    """Two inputs with the same content in another key order have one digest."""
+    assert digest({"a": 1, "b": [1, 2]}) == digest({"b": [1, 2], "a": 1})
+
+
+def test_entry_of_a_huge_cross_posted_tool_use() -> None:
+    """A huge input is previewed truncated; the thread of a cross-posted call is kept."""
+    value = (
+        b'{"id":"sevt_9","type":"agent.tool_use","name":"write","evaluated_permission":"ask",'
+        b'"session_thread_id":"sthr_2","input":{"content":"' + b"x" * 100_000 + b'"}}'
+    )
+    entry = new_entry(record(value), "escalated")
+    assert (MAX_PREVIEW_CHARS, "sthr_2", 3, "write") == (
+        len(entry.input_preview), entry.thread_id, entry.partition, entry.tool
+    )  # fmt: skip
