@@ -101,6 +101,9 @@ class ApprovalConsumer(Consumer):
         await state.start()
         await self._parts.resolver.start()
         ctx.routes.extend(approval_routes(state))
+        for warning in self.policy.warnings:  # e.g. a rule that can never match
+            metrics.PROBLEMS.labels("policy_warning").inc()
+            log.warning("policy_warning", warning=warning)
         log.info(
             "approvals_started", policy_version=self.policy.version, shadow=self.settings.shadow
         )
