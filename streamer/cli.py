@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
     "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
     "simulate": ("streamer.simulator.cli", "Serve a simulated Managed Agents API (load, faults)."),
+    "policy": (
+        "consumers.approvals.policy.cli",
+        "Check an approval policy file or try a call on it",
+    ),
 }
 
 

@@ -3,7 +3,7 @@
 Every argv (the command's and the rule's alike) goes through the same steps:
 1. combined short flags are split: `-rf` -> `-r -f` (a lone `-` and negative numbers stay);
 2. known synonyms of the command are mapped to one spelling: for `rm`, `-R` and `--recursive`
-   become `-r`, `--force` becomes `-f` (table below);
+   become `-r`, `--force` becomes `-f` (table below), also when abbreviated (`--rec`);
 3. operands that look like paths are normalized lexically: `./build/` -> `build`, `//` -> `/`;
 4. everything after `--` is an operand.
 
@@ -95,10 +95,13 @@ def _split_flag(arg: str) -> list[str]:
 
 
 def _alias(aliases: dict[str, str], flag: str) -> str:
-    if flag.startswith("--") and "=" in flag:
-        key, value = flag.split("=", 1)
-        return aliases.get(key, key) + "=" + value
-    return aliases.get(flag, flag)
+    key, equals, value = flag.partition("=") if flag.startswith("--") else (flag, "", "")
+    canonical_key = aliases.get(key)
+    if canonical_key is None and key.startswith("--") and len(key) > 3:
+        # GNU getopt accepts unambiguous abbreviations: `rm --rec --force` is `rm -r -f`.
+        found = {target for name, target in aliases.items() if name.startswith(key)}
+        canonical_key = found.pop() if len(found) == 1 else None
+    return (canonical_key or key) + equals + value
 
 
 def _operand(arg: str) -> str:

@@ -16,6 +16,7 @@ MAX_INPUT_CHARS = 1024 * 1024  # all strings of one input together
 MAX_NESTING = 32
 _PATH_FIELDS = {"read": "file_path", "write": "file_path", "edit": "file_path"}
 _GLOB_CHARS = frozenset("*?[")
+_CHDIR = frozenset({"cd", "pushd", "popd"})
 
 
 class BadInputError(Exception):
@@ -42,7 +43,7 @@ def parts_of(call: ToolCall, settings: Settings) -> list[Part]:
         return [Part(call.tool, call.input, path=_search_root(call, settings))]
     if call.tool == "web_fetch":
         url = _string(call.input, "url", required=True)
-        return [Part(call.tool, call.input, host=_host(url))]
+        return [Part(call.tool, call.input, host=_host(url), opaque=_ambiguous_host(url))]
     return [Part(call.tool, call.input)]
 
 
@@ -101,6 +102,16 @@ def _search_root(call: ToolCall, settings: Settings) -> str:
     return normalize(base, settings.root, settings.home)
 
 
+def _ambiguous_host(url: str) -> str | None:
+    """Why URL parsers may disagree on the host (userinfo, backslashes), or None."""
+    authority = url.strip().partition("//")[2]
+    for stop in "/?#":
+        authority = authority.split(stop, 1)[0]
+    if "@" in authority or "\\" in authority or any(ord(char) < 33 for char in authority):
+        return "the URL's host is ambiguous (userinfo, backslash or control characters)"
+    return None
+
+
 def _host(url: str) -> str | None:
     try:
         host = urlsplit(url.strip()).hostname
@@ -131,8 +142,12 @@ def _bash(command: str, settings: Settings) -> list[Part]:
         ) from None
     parts = [Part("bash", {"command": script}, role="script") for script in parsed.scripts]
     parts.extend(_command_part(simple) for simple in parsed.commands)
+    parts.extend(Part("bash", {"command": command}, opaque=why) for why in parsed.unjudgeable)
+    moves = any(part.command is not None and part.command.base in _CHDIR for part in parts)
     for redirect in parsed.redirects:
         opaque = "a redirection target is only known when it runs" if redirect.dynamic else None
+        if moves and not redirect.target.startswith(("/", "~")):
+            opaque = "the working directory changes before this redirection"
         parts.append(
             Part(
                 redirect.mode,

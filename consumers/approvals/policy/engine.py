@@ -11,6 +11,7 @@ from consumers.approvals.policy.calls import BadInputError, parts_of
 from consumers.approvals.policy.loader import Loaded, load_text
 from consumers.approvals.policy.model import Decision, PolicyError, ToolCall
 from consumers.approvals.policy.rules import KINDS, Kind, Part, Rule
+from consumers.approvals.policy.sources import Syntax
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        """Read and validate the policy file at `path`; raises PolicyError."""
+        """Read and validate the policy file at `path` (YAML if .yaml/.yml, else TOML)."""
         try:
             content = Path(path).read_bytes()
         except OSError as exc:
@@ -45,9 +46,12 @@ class Policy:
         return cls(load_text(text, str(path)), _digest(content))
 
     @classmethod
-    def from_text(cls, text: str, source: str = "<policy>") -> Policy:
-        """Validate the policy in `text`; `source` names it in error messages."""
-        return cls(load_text(text, source), _digest(text.encode("utf-8")))
+    def from_text(cls, text: str, source: str = "<policy>", syntax: Syntax | None = None) -> Policy:
+        """Validate the policy in `text`; `source` names it in error messages.
+
+        `syntax` ("toml" or "yaml") defaults to YAML when `source` ends in .yaml/.yml.
+        """
+        return cls(load_text(text, source, syntax), _digest(text.encode("utf-8")))
 
     def evaluate(self, call: ToolCall) -> Decision:
         """The decision for `call`. Never raises: what cannot be judged goes to a person."""

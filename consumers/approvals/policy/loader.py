@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from consumers.approvals.policy.rules import (
     parse_rule,
     parse_tool,
 )
+from consumers.approvals.policy.sources import Lines, Syntax, parse, syntax_of
 
 TOP_KEYS = frozenset({"version", "default", "default_message", "root", "home", "strict", *KINDS})
 RULE_KEYS = frozenset({"rule", "regex", "reason", "when"})
@@ -37,7 +37,6 @@ INPUT_FIELDS = {
     "web_fetch": {"url"},
     "web_search": {"query"},
 }
-_TOML_LINE = re.compile(r"at line (\d+)")
 
 
 @dataclass
@@ -51,22 +50,29 @@ class Loaded:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_text(text: str, source: str) -> Loaded:
-    """Parse and validate `text`; raises PolicyError naming `source`, the line and the rule."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = _TOML_LINE.search(str(exc))
-        line = found.group(1) if found else "?"
-        raise PolicyError(f"{source}:{line}: invalid TOML: {exc}") from None
-    return _Loader(text, source).load(data)
+def load_text(text: str, source: str, syntax: Syntax | None = None) -> Loaded:
+    """Parse and validate `text`; raises PolicyError naming `source`, the line and the rule.
+
+    `syntax` defaults to YAML for `.yaml`/`.yml` sources and TOML otherwise.
+    """
+    data, lines = parse(text, source, syntax or syntax_of(source))
+    return _Loader(lines, source).load(data)
 
 
 class _Loader:
-    def __init__(self, text: str, source: str) -> None:
-        self.lines = text.splitlines()
+    def __init__(self, lines: Lines, source: str) -> None:
+        self.lines = lines
         self.source = source
         self.warnings: list[str] = []
+
+    def key_line(self, key: str) -> int:
+        return self.lines.key(key)
+
+    def sub_line(self, line: int, key: str) -> int:
+        return self.lines.sub(line, key)
+
+    def rule_line(self, kind: Kind, index: int, entry: Any) -> int:
+        return self.lines.rule(kind, index, entry)
 
     def load(self, data: dict[str, Any]) -> Loaded:
         for key in data:
@@ -222,36 +228,6 @@ class _Loader:
 
     def warn(self, line: int, message: str) -> None:
         self.warnings.append(f"{self.source}:{line}: {message}")
-
-    # Line numbers: tomllib keeps none, so rules are found again in the text by position.
-    def key_line(self, key: str, start: int = 0) -> int:
-        pattern = re.compile(rf"\s*\"?{re.escape(key)}\"?\s*=")
-        for number in range(start, len(self.lines)):
-            if pattern.match(self.lines[number]):
-                return number + 1
-        return start + 1 if start else 1
-
-    def sub_line(self, line: int, key: str) -> int:
-        for number in range(line - 1, len(self.lines)):
-            text = self.lines[number]
-            if number >= line and text.lstrip().startswith("["):
-                break
-            if re.match(rf"\s*{re.escape(key)}\s*=", text) or f"{key} =" in text:
-                return number + 1
-        return line
-
-    def rule_line(self, kind: Kind, index: int, entry: Any) -> int:
-        header = re.compile(rf"\s*\[\[\s*{kind}\s*\]\]")
-        headers = [n + 1 for n, text in enumerate(self.lines) if header.match(text)]
-        if index < len(headers):
-            return headers[index]
-        start = self.key_line(kind)
-        needle = entry if isinstance(entry, str) else entry.get("rule", None)
-        if isinstance(needle, str):
-            for number in range(start - 1, len(self.lines)):
-                if needle in self.lines[number] or repr(needle)[1:-1] in self.lines[number]:
-                    return number + 1
-        return start
 
 
 def _render(table: Mapping[str, Any]) -> str:

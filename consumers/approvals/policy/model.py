@@ -38,7 +38,8 @@ class ToolCall:
 class Decision:
     """What the policy says about one call.
 
-    `rule` is the matched rule as written in the file (None when the default decided); `reason`
+    `rule` is the matched rule as written in the file (None when the default decided; for an
+    allowed shell command line, the rule of each part, each once, joined by "; "); `reason`
     is, for a deny, the message that tells the agent why, and for an ask, why a person must look.
     `problem` is set when the input could not be judged, from a fixed vocabulary fit for metric
     labels: "wrong_shape", "too_large", "binary", "unparsable_command".

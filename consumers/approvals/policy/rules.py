@@ -112,7 +112,9 @@ def _argv_matches(mode: str, rule: Argv, command: Argv, strict: bool) -> bool:
     if not same_name or not rule.flags <= command.flags:
         return False
     if mode == "prefix":
-        return command.operands[: len(rule.operands)] == rule.operands
+        # In order but not necessarily adjacent: `git -C repo push -f` is still `git push -f`.
+        remaining = iter(command.operands)
+        return all(operand in remaining for operand in rule.operands)
     return command.operands == rule.operands
 
 
@@ -140,7 +142,7 @@ class DomainMatcher:
 
     def matches(self, part: Part, strict: bool, settings: Settings) -> bool:
         host = part.host
-        if host is None:
+        if host is None or (strict and part.opaque is not None):
             return False
         if self.subdomains:
             return host.endswith("." + self.domain)

@@ -49,6 +49,13 @@ PRIVILEGED = {
 }
 # su runs `-c SCRIPT` as another user (and a login shell otherwise).
 SU_SCRIPT_OPTIONS = frozenset({"-c", "--command"})
+# Setting these changes which code a later command runs, so such a line cannot be allowed by rules.
+RISKY_VARIABLES = frozenset(
+    {"PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV", "ENV", "IFS", "CDPATH"}
+    | {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "NODE_OPTIONS", "NODE_PATH", "PERL5LIB"}
+    | {"PERL5OPT", "RUBYOPT", "RUBYLIB", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "PROMPT_COMMAND"}
+)
+DECLARATIONS = frozenset({"export", "declare", "typeset", "local", "readonly"})
 WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/stdin"})
 _TIME_KEYWORD = re.compile(r"(^|[;&|(!{]\s*|\b(?:do|then|else)\s+)time(?:\s+-p)?(?=\s)")
@@ -87,6 +94,8 @@ class ParsedCommand:
     commands: list[SimpleCommand] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)  # the text and every unwrapped inner script
+    # Why parts of the line cannot be judged from its text (PATH=..., a here-document's $( )).
+    unjudgeable: list[str] = field(default_factory=list)
 
 
 def parse(command: str) -> ParsedCommand:
@@ -149,11 +158,18 @@ def _command(node: Any, out: ParsedCommand, depth: int) -> None:
             dynamic.append(_is_dynamic(part))
             _walk_word(part, out, depth)
         elif part.kind == "assignment":
+            _note_assignment(part.word, out)
             _walk_word(part, out, depth)  # `X=$(rm -rf x) ls` still runs the substitution
         else:
             _walk(part, out, depth)
     if argv:
         _expand(tuple(argv), dynamic[0] or _expands_at_run_time(argv[0]), out, depth)
+
+
+def _note_assignment(word: str, out: ParsedCommand) -> None:
+    name = word.split("=", 1)[0].rstrip("+")
+    if name in RISKY_VARIABLES:
+        out.unjudgeable.append(f"it sets {name}, which changes what later commands run")
 
 
 def _expands_at_run_time(name: str) -> bool:
@@ -177,6 +193,9 @@ def _is_dynamic(word: Any) -> bool:
 
 
 def _redirect(node: Any, out: ParsedCommand, depth: int) -> None:
+    heredoc = getattr(node, "heredoc", None)
+    if heredoc is not None and ("$(" in heredoc.value or "`" in heredoc.value):
+        out.unjudgeable.append("a here-document runs command substitutions")
     target = node.output
     if isinstance(target, int) or not hasattr(target, "word"):
         return  # fd duplication such as 2>&1
@@ -209,6 +228,9 @@ def _expand(argv: tuple[str, ...], dynamic_name: bool, out: ParsedCommand, depth
         _wrapper(argv, name, out, depth)
     else:
         out.commands.append(SimpleCommand(argv))
+        if name in DECLARATIONS:
+            for arg in argv[1:]:
+                _note_assignment(arg, out)
         if name == "find":
             _find_exec(argv, out, depth)
 
@@ -248,6 +270,7 @@ def _wrapper(argv: tuple[str, ...], name: str, out: ParsedCommand, depth: int) -
     start = _skip_options(argv, value_options)
     if name == "env":
         while start < len(argv) and "=" in argv[start]:
+            _note_assignment(argv[start], out)
             start += 1
         split = _env_split_string(argv)
         if split is not None:

@@ -16,6 +16,7 @@ from consumers.approvals.policy.argv import canonical
         ["rm", "--recursive", "--force", "x"],
         ["rm", "-R", "--force", "x"],
         ["rm", "x", "-rf"],
+        ["rm", "--rec", "--forc", "x"],
     ],
 )
 def test_flag_spellings_give_one_flag_set(argv: list[str]) -> None:

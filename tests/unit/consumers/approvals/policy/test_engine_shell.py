@@ -210,7 +210,14 @@ def test_sudo_needs_its_own_allow(policy: Policy) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["git push --force origin main", "git push -f", "git push origin main --force"]
+    "command",
+    [
+        "git push --force origin main",
+        "git push -f",
+        "git push origin main --force",
+        "git -C /repo push --force",
+        "git -c core.hooksPath=x push -f origin",
+    ],
 )
 def test_force_push_spellings_are_denied(policy: Policy, command: str) -> None:
     """Deny beats ask: `git push --force:*` catches `-f` and a trailing `--force`."""
@@ -278,3 +285,64 @@ def test_bash_star_allows_every_command() -> None:
     """`bash(*)` is the same as bare `bash`."""
     policy = Policy.from_text('allow = ["bash(*)"]')
     assert "allow" == action(policy, "anything at all | really")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "PATH=/tmp/evil npm run test",
+        "LD_PRELOAD=/tmp/x.so npm run test",
+        "env PATH=/tmp/evil npm run test",
+        "PATH=/tmp/evil; npm run test",
+        "export PATH=/tmp/evil; npm run test",
+    ],
+)
+def test_setting_variables_that_change_what_runs_is_asked(policy: Policy, command: str) -> None:
+    """PATH, LD_PRELOAD and the like make an allowed command run other code: a person decides."""
+    assert "ask" == action(policy, command)
+
+
+def test_harmless_assignments_do_not_prevent_an_allow(policy: Policy) -> None:
+    """`CI=1 NODE_ENV=test npm run test` is still allowed."""
+    assert "allow" == action(policy, "CI=1 NODE_ENV=test npm run test")
+
+
+def test_relative_redirect_after_cd_is_asked() -> None:
+    """After `cd`, `> build/x` may not be in the workspace's build/ any more."""
+    policy = Policy.from_text('allow = ["bash(cd:*)", "bash(echo:*)", "write(./build/**)"]')
+    assert ("allow", "ask") == (
+        action(policy, "cd build && echo x > /workspace/build/out.txt"),
+        action(policy, "cd /etc && echo x > build/out.txt"),
+    )
+
+
+def test_newline_separates_commands(policy: Policy) -> None:
+    """A newline is a command separator like `;`."""
+    assert "deny" == action(policy, "echo hi\nrm -rf x")
+
+
+@pytest.mark.parametrize("command", ["$(which rm) -rf x", "echo rm | bash", "bash <<EOF\nid\nEOF"])
+def test_code_known_only_at_run_time_is_never_allowed_by_a_specific_rule(command: str) -> None:
+    """Even with every visible command allowed, computed names and stdin scripts are asked."""
+    policy = Policy.from_text('allow = ["bash(which:*)", "bash(echo:*)", "bash(bash:*)"]')
+    assert "ask" == action(policy, command)
+
+
+def test_deny_rules_see_wrappers_themselves() -> None:
+    """`deny bash(nohup:*)` denies `nohup anything`."""
+    policy = Policy.from_text('deny = ["bash(nohup:*)"]\nallow = ["bash(sleep:*)"]')
+    assert "deny" == action(policy, "nohup sleep 100")
+
+
+def test_output_process_substitution_runs_its_command(policy: Policy) -> None:
+    """`>( )` runs its command as well."""
+    assert "deny" == action(policy, "echo hi > >(rm -rf x)")
+
+
+def test_here_document_with_command_substitution_is_asked() -> None:
+    """An unquoted here-document expands `$( )`, which would run unseen."""
+    policy = Policy.from_text('allow = ["bash(cat:*)"]')
+    assert ("allow", "ask") == (
+        action(policy, "cat <<EOF\nplain $HOME text\nEOF"),
+        action(policy, "cat <<EOF\n$(rm -rf x)\nEOF"),
+    )

@@ -154,6 +154,9 @@ def test_agent_condition_limits_an_allow(policy: Policy) -> None:
         ("https://DOCS.python.org./3/", "allow"),
         ("https://evil.example/docs.python.org", "ask"),
         ("https://docs.python.org@evil.example/", "ask"),
+        ("https://evil.example@docs.python.org/", "ask"),
+        ("https://evil.example\\@docs.python.org/", "ask"),
+        ("https://evil.example\\.docs.python.org/", "ask"),
         ("https://docs.python.org.evil.example/", "ask"),
         ("https://sub.docs.python.org/", "ask"),
         ("https://user.github.io/page", "allow"),
@@ -221,3 +224,30 @@ def test_default_deny_still_asks_for_what_cannot_be_judged() -> None:
 def test_unknown_tool_in_a_call_gets_the_default(policy: Policy) -> None:
     """A tool the policy has never heard of is escalated."""
     assert "ask" == decide(policy, "teleport", {"where": "mars"})
+
+
+def test_mcp_glob_rule_on_tool_names() -> None:
+    """`mcp__github__get_*` allows the read-only tools, not the others."""
+    policy = Policy.from_text('allow = ["mcp__github__get_*"]')
+    assert ("allow", "ask") == (
+        decide(policy, "mcp__github__get_issue", {}),
+        decide(policy, "mcp__github__delete_repo", {}),
+    )
+
+
+def test_regex_rule_on_mcp_input() -> None:
+    """A regex rule can look at an MCP tool's own input fields."""
+    text = (
+        'allow = ["mcp__github"]\n[[ask]]\nregex = { tool = "mcp__github__*", repo = "^acme/b" }\n'
+    )
+    policy = Policy.from_text(text)
+    assert ("ask", "allow") == (
+        decide(policy, "mcp__github__merge", {"repo": "acme/billing"}),
+        decide(policy, "mcp__github__merge", {"repo": "acme/web"}),
+    )
+
+
+def test_deny_domain_still_applies_to_an_ambiguous_url() -> None:
+    """Userinfo makes a URL unallowable, but a deny on its host still denies it."""
+    policy = Policy.from_text('deny = ["web_fetch(domain:evil.example)"]')
+    assert "deny" == decide(policy, "web_fetch", {"url": "https://docs.python.org@evil.example/"})

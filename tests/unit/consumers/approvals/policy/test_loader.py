@@ -164,6 +164,23 @@ def test_allow_shadowed_by_a_path_deny_is_warned() -> None:
     assert 1 == len(Policy.from_text(text).warnings)
 
 
+def test_ask_shadowed_by_a_deny_is_warned() -> None:
+    """An ask covered by a deny can never match either."""
+    text = 'deny = ["mcp__github"]\nask = ["mcp__github__create_issue"]\n'
+    expected = [
+        (
+            "p.toml:2: ask rule 'mcp__github__create_issue' can never match: shadowed by "
+            "deny rule 'mcp__github' (line 1)"
+        )
+    ]
+    assert expected == Policy.from_text(text, "p.toml").warnings
+
+
+def test_duplicate_rule_is_warned() -> None:
+    """The second copy of a rule can never be the one that matches."""
+    assert 1 == len(Policy.from_text('allow = ["bash(ls)", "bash(ls)"]').warnings)
+
+
 def test_narrower_deny_does_not_shadow_an_allow() -> None:
     """`deny rm -rf:*` does not shadow `allow rm:*` (plain rm stays allowed)."""
     assert [] == Policy.from_text('deny = ["bash(rm -rf:*)"]\nallow = ["bash(rm:*)"]').warnings
@@ -232,3 +249,8 @@ def test_shipped_example_policy_loads_without_warnings() -> None:
     """deploy/policies/example.toml is valid and has no dead rules."""
     path = Path(__file__).parents[5] / "deploy" / "policies" / "example.toml"
     assert [] == Policy.load(path).warnings
+
+
+def test_compact_list_entry_of_the_wrong_type() -> None:
+    """`deny = [1]` is refused with the line, not a crash."""
+    assert "p.toml:1: deny rule #1: expected a string or a table" in load_error("deny = [1]")
