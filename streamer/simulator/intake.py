@@ -146,6 +146,9 @@ def accept(registry: Registry, session: SimSession, events: list[dict[str, Any]]
         answered = event.get("tool_use_id") or event.get("custom_tool_use_id")
         if answered in session.pending:
             session.pending[answered].answered = True
+            thread_id = session.pending[answered].event.get("session_thread_id")
+            if thread_id:
+                event["session_thread_id"] = thread_id  # server-set: where it was routed
         if event["type"] in QUEUED:
             event["processed_at"] = None
             registry.announce(session, event)

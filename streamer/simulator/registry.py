@@ -45,6 +45,7 @@ class Registry:
         self.ordered: list[SimSession] = []
         self.listeners: list[Listener] = []
         self.resource_listeners: list[ResourceListener] = []
+        self.persisted = 0
 
     def add(self, session: SimSession) -> None:
         self.sessions[session.id] = session
@@ -65,6 +66,7 @@ class Registry:
         body = orjson.dumps(event)
         stored = StoredEvent(event["id"], str(event.get("type")), event["processed_at"], body)
         session.log.append(stored)
+        self.persisted += 1
         self.truth.record(session.id, stored.id, stored.type, stored.processed_at)
         if not self.faults.drop_live(session.id):
             session.hub.publish(sse_frame(stored.type, body))
@@ -125,6 +127,14 @@ class Registry:
         remaining = range(last, len(items) if forward > 0 else -1, forward)
         more = any(matches(items[p]) for p in remaining)
         return [items[p] for p in found], found[0] - forward, last if more else None
+
+    def stats(self) -> dict[str, int]:
+        """Counters for benchmarks: sessions, persisted events, open stream connections."""
+        return {
+            "sessions": len(self.sessions),
+            "events_persisted": self.persisted,
+            "connections": sum(len(s.hub.connections) for s in self.ordered),
+        }
 
     def require_writable(self, session: SimSession) -> None:
         if session.archived_at is not None:

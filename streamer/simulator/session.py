@@ -121,6 +121,34 @@ class Pending:
 
 
 @dataclass(eq=False)
+class SimThread:
+    """A subagent thread: its own history and stream; approvals are cross-posted (spec §7.4)."""
+
+    id: str
+    session_id: str
+    agent_name: str
+    created_at: str
+    status: str = "running"
+    updated_at: str = ""
+    archived_at: str | None = None
+    log: EventLog = field(default_factory=EventLog)
+    hub: Hub = field(default_factory=Hub)
+
+    def to_json(self, agent: dict[str, Any], parent_thread_id: str | None) -> dict[str, Any]:
+        return {
+            "type": "session_thread",
+            "id": self.id,
+            "session_id": self.session_id,
+            "parent_thread_id": parent_thread_id,
+            "status": self.status,
+            "agent": {**agent, "name": self.agent_name},
+            "archived_at": self.archived_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at or self.created_at,
+        }
+
+
+@dataclass(eq=False)
 class SimSession:
     """All state of one session; the engine task of the session is its only writer of events."""
 
@@ -145,6 +173,9 @@ class SimSession:
     inbox: Inbox = field(default_factory=Inbox)
     pending: dict[str, Pending] = field(default_factory=dict)
     outcome_evaluations: list[dict[str, Any]] = field(default_factory=list)
+    primary_thread_id: str = ""
+    autopilot_done: bool = False  # the simulated user has left (or never drove this session)
+    threads: dict[str, SimThread] = field(default_factory=dict)
 
     def waiting_ids(self) -> list[str]:
         """Ids still blocking the session: not yet answered, in the order they were asked."""

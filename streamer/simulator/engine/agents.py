@@ -25,12 +25,27 @@ def toolset(default: str, asked: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
+MCP_TOOLSET = {
+    "type": "mcp_toolset",
+    "mcp_server_name": "github",
+    "default_config": {"enabled": True, "permission_policy": policy("always_ask")},
+    "configs": [],
+}
+MCP_SERVERS = [{"type": "url", "name": "github", "url": "https://mcp.example.com/github"}]
+CUSTOM_TOOL = {
+    "type": "custom",
+    "name": "lookup_customer",
+    "description": "Look a customer up in the CRM.",
+    "input_schema": {"type": "object", "properties": {"customer_id": {"type": "string"}}},
+}
+
+
 def scenario_tools(scenario: str) -> list[dict[str, Any]]:
     """The tools an agent of this scenario gets when the session does not override them."""
     if scenario == "coding":
         return [toolset("always_allow", ASKED_IN_CODING)]
     if scenario in ("mixed", "chaos"):
-        return [toolset("auto", ("bash",))]
+        return [toolset("auto", ("bash",)), MCP_TOOLSET, CUSTOM_TOOL]
     return [toolset("always_allow")]
 
 
@@ -44,7 +59,7 @@ def snapshot(agent_id: str, scenario: str, tools: list[dict[str, Any]] | None) -
         "model": {"id": MODEL, "speed": "standard"},
         "system": "You are a careful software engineer.",
         "tools": tools if tools is not None else scenario_tools(scenario),
-        "mcp_servers": [],
+        "mcp_servers": MCP_SERVERS if scenario in ("mixed", "chaos") else [],
         "skills": [],
         "execution_identity": {"type": "service_account"},
     }
@@ -61,3 +76,12 @@ def resolve_policy(agent: dict[str, Any], tool_name: str) -> str:
         default = tool.get("default_config") or {}
         return str((default.get("permission_policy") or {}).get("type", "always_allow"))
     return "always_allow"
+
+
+def resolve_mcp_policy(agent: dict[str, Any]) -> str:
+    """The policy of the (first) MCP toolset; MCP toolsets default to always_ask (spec §7.1)."""
+    for tool in agent.get("tools", []):
+        if tool.get("type") == "mcp_toolset":
+            default = tool.get("default_config") or {}
+            return str((default.get("permission_policy") or {}).get("type", "always_ask"))
+    return "always_ask"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamer.simulator import intake
+from streamer.simulator.engine.lifecycle_events import terminate
 from streamer.simulator.engine.pacing import Pacer
 from streamer.simulator.engine.turns import Turn, TurnShape
 from streamer.simulator.registry import Registry
@@ -60,9 +61,12 @@ class SessionEngine:
     async def run(self) -> None:
         if self.autopilot is not None and self.autopilot.turns > 0:
             self.user_says()
+        else:
+            self.session.autopilot_done = True
         while self.session.status != "terminated" and not self.session.deleted:
             event = await self.next_event()
             if event is None:
+                self.session.autopilot_done = True
                 if self.rng.random() < self.autopilot_terminate_chance():
                     await terminate(self.session, self.registry)
                     return
@@ -84,8 +88,16 @@ class SessionEngine:
         return await inbox.get()
 
     def user_says(self) -> None:
-        content = [{"type": "text", "text": self.rng.choice(_PROMPTS)}]
-        intake.accept(self.registry, self.session, [{"type": "user.message", "content": content}])
+        """The simulated user's next input: mostly a message, sometimes an outcome to meet."""
+        event: dict[str, Any]
+        if self.rng.random() < self.shape.outcome_chance:
+            rubric = {"type": "text", "content": "All tests pass and the diff is minimal."}
+            event = {"type": "user.define_outcome", "description": self.rng.choice(_PROMPTS)}
+            event |= {"rubric": rubric, "max_iterations": 3}
+        else:
+            content = [{"type": "text", "text": self.rng.choice(_PROMPTS)}]
+            event = {"type": "user.message", "content": content}
+        intake.accept(self.registry, self.session, [event])
 
     async def handle(self, event: dict[str, Any]) -> None:
         turn = Turn(self.session, self.registry, self.pacer, self.rng, self.shape)
@@ -95,12 +107,9 @@ class SessionEngine:
         if kind == "user.message":
             self.turns_done += 1
             await turn.run()
+        elif kind == "user.define_outcome":
+            self.turns_done += 1
+            await turn.run(outcome=event)
 
     def autopilot_terminate_chance(self) -> float:
         return self.autopilot.terminate_chance if self.autopilot is not None else 0.0
-
-
-async def terminate(session: SimSession, registry: Registry) -> None:
-    session.status = "terminated"
-    registry.persist(session, {"type": "session.status_terminated"})
-    session.hub.close_all()

@@ -1,0 +1,54 @@
+"""Injected agent-side failures: `session.error` with each `retry_status` (spec §6.3, §9.4)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamer.simulator.engine.lifecycle_events import terminate
+
+if TYPE_CHECKING:
+    from streamer.simulator.engine.turns import Turn
+
+MODEL_ERRORS = (
+    "model_overloaded_error",
+    "model_rate_limited_error",
+    "model_request_failed_error",
+    "unknown_error",
+)
+
+
+def error_object(kind: str, retry_status: str) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "type": kind,
+        "message": f"simulated {kind.removesuffix('_error').replace('_', ' ')}",
+        "retry_status": {"type": retry_status},
+    }
+    if kind.startswith("mcp_"):
+        error["mcp_server_name"] = "github"
+    return error
+
+
+async def model_error(turn: Turn, start_id: str) -> str:
+    """A failed model request: retried (rescheduled), exhausted (idle) or terminal.
+
+    Returns the id of the retried request's `span.model_request_start` when it is retried.
+    """
+    from streamer.simulator.engine.turns import TurnEndedError  # noqa: PLC0415 - cycle
+
+    kind = turn.rng.choice(MODEL_ERRORS)
+    roll = turn.rng.random()
+    retry_status = "retrying" if roll < 0.7 else "exhausted" if roll < 0.9 else "terminal"
+    await turn.span_end(start_id, is_error=True)
+    await turn.emit({"type": "session.error", "error": error_object(kind, retry_status)})
+    if retry_status == "retrying":
+        turn.session.status = "rescheduling"
+        await turn.emit({"type": "session.status_rescheduled"})
+        await turn.think()
+        await turn.set_running()
+        retried = await turn.emit({"type": "span.model_request_start"})
+        return str(retried["id"])
+    if retry_status == "exhausted":
+        turn.session.inbox.drain()  # the turn is dead: queued inputs are flushed
+        raise TurnEndedError({"type": "retries_exhausted"})
+    await terminate(turn.session, turn.registry)
+    raise TurnEndedError(None)
