@@ -76,12 +76,27 @@ async def ensure_topics(
         missing = [s for s in specs if s.name not in existing]
         if missing:
             await _create(admin, missing, settings.replication_factor)
-        names = [s.name for s in specs]
-        limits = await _max_message_bytes(admin, names)
-        counts = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
-        return {n: TopicInfo(counts[n], limits[n]) for n in names}
+        return await _describe(admin, [s.name for s in specs], settings.request_timeout_ms / 1000)
     finally:
         await admin.close()
+
+
+async def _describe(
+    admin: AIOKafkaAdminClient, names: list[str], timeout_s: float
+) -> dict[str, TopicInfo]:
+    # Topics created a moment ago take a little while to be describable everywhere.
+    async with asyncio.timeout(timeout_s):
+        while True:
+            try:
+                limits = await _max_message_bytes(admin, names)
+            except SinkError:
+                await asyncio.sleep(0.2)
+                continue
+            described = await admin.describe_topics(names)
+            counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+            if all(counts.get(n) for n in names):
+                return {n: TopicInfo(counts[n], limits[n]) for n in names}
+            await asyncio.sleep(0.2)
 
 
 async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: int) -> None:
@@ -161,3 +176,32 @@ def _absorb(checkpoints: dict[str, Checkpoint], key: bytes | None, value: bytes 
         log.warning("checkpoint_skipped", reason="bad_checkpoint", error=str(exc))
         return
     checkpoints[checkpoint.session_id] = checkpoint
+
+
+async def record_is_committed(
+    kafka: KafkaSettings, marker: tuple[str, int, int], timeout_s: float = 30.0
+) -> bool:
+    """Whether the record at `marker` (topic, partition, offset) is visible to a read_committed
+    reader. Call only once its transaction is resolved (committed or aborted)."""
+    topic, partition, offset = marker
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        async with asyncio.timeout(timeout_s):
+            while True:
+                batches = await consumer.getmany(tp, timeout_ms=500)
+                offsets: list[int] = [m.offset for m in batches.get(tp, [])]
+                if offsets:
+                    return offsets[0] == offset  # an aborted record is skipped, never returned
+                if await consumer.position(tp) > offset:
+                    return False
+    finally:
+        await consumer.stop()

@@ -54,7 +54,8 @@ class Batch:
 
 
 def prepare_batch(
-    items: list[tuple[Item, float]],
+    items: list[Item],
+    oldest_at: float,
     record_format: RecordFormat,
     book: CheckpointBook,
     limits: dict[str, int],
@@ -65,7 +66,7 @@ def prepare_batch(
     records: list[OutRecord] = []
     dead: list[SessionEvent] = []
     event_bytes = 0
-    for item, _ in items:
+    for item in items:
         if not isinstance(item, SessionEvent):
             continue
         record = record_format.event_record(item)
@@ -75,13 +76,13 @@ def prepare_batch(
         else:
             event_bytes += len(item.raw)
         records.append(record)
-    staged = book.stage(item for item, _ in items)
+    staged = book.stage(items)
     return Batch(
         records=records,
         checkpoint_records=[record_format.checkpoint_record(c) for c in staged.values()],
         staged=staged,
         items=len(items),
-        oldest_at=items[0][1],
+        oldest_at=oldest_at,
         event_bytes=event_bytes,
         dead_letters=dead,
     )

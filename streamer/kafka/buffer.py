@@ -32,7 +32,10 @@ class EventBuffer:
     def __init__(self, max_items: int, max_bytes: int) -> None:
         self._max_items = max_items
         self._max_bytes = max_bytes
-        self._items: deque[tuple[Item, float]] = deque()
+        self._items: deque[Item] = deque()
+        # When the oldest buffered item arrived. Kept per buffer, not per item (cheaper): after a
+        # partial `take` it restarts at that moment, which can only shorten the next wait.
+        self._oldest_at = 0.0
         self._bytes = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -48,8 +51,9 @@ class EventBuffer:
         return self._bytes
 
     def oldest_at(self) -> float | None:
-        """`time.monotonic()` when the oldest buffered item arrived; None when empty."""
-        return self._items[0][1] if self._items else None
+        """`time.monotonic()` when the oldest buffered item arrived (or, after a partial `take`,
+        when that happened); None when empty."""
+        return self._oldest_at if self._items else None
 
     async def put(self, item: Item) -> None:
         """Append `item`, waiting while the buffer is full; raises once the buffer is closed."""
@@ -58,7 +62,9 @@ class EventBuffer:
             raise self._closed
         if self._is_full(size):
             await self._wait_for_room(size)
-        self._items.append((item, time.monotonic()))
+        if not self._items:
+            self._oldest_at = time.monotonic()
+        self._items.append(item)
         self._bytes += size
         self._ready.set()
 
@@ -78,12 +84,14 @@ class EventBuffer:
             return False
         return len(self._items) >= self._max_items or self._bytes + size > self._max_bytes
 
-    def take(self, max_items: int) -> list[tuple[Item, float]]:
-        """Remove and return up to `max_items` of the oldest items with their arrival times."""
+    def take(self, max_items: int) -> list[Item]:
+        """Remove and return up to `max_items` of the oldest items."""
         count = min(max_items, len(self._items))
         taken = [self._items.popleft() for _ in range(count)]
-        self._bytes -= sum(len(item.raw) for item, _ in taken if isinstance(item, SessionEvent))
-        if not self._items:
+        self._bytes -= sum(len(item.raw) for item in taken if isinstance(item, SessionEvent))
+        if self._items:
+            self._oldest_at = time.monotonic()
+        else:
             self._ready.clear()
         self._room.set()
         return taken

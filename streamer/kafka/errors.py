@@ -35,6 +35,16 @@ class SinkFencedError(SinkError):
     retriable = False
 
 
+class AmbiguousCommitError(SinkTransientError):
+    """The commit request failed after every record was acknowledged: the transaction may or may
+    not have committed. `marker` names one of its records (topic, partition, offset); a
+    `read_committed` read of it after the transaction is resolved tells which."""
+
+    def __init__(self, marker: tuple[str, int, int], cause: str) -> None:
+        super().__init__(f"commit outcome unknown ({cause})")
+        self.marker = marker
+
+
 class SinkStoppedError(SinkError):
     """The sink is stopped or failed; no more events are accepted."""
 

@@ -31,10 +31,13 @@ class OutRecord:
     key: bytes
     value: bytes
     headers: Headers
+    header_bytes: int = -1  # size of `headers` when known in advance; -1: compute it
 
     def size(self) -> int:
         """An upper bound of this record's size in a batch of its own, as the broker counts it."""
-        headers = sum(len(k) + len(v) + _HEADER_OVERHEAD for k, v in self.headers)
+        headers = self.header_bytes
+        if headers < 0:
+            headers = sum(len(k) + len(v) + _HEADER_OVERHEAD for k, v in self.headers)
         return _RECORD_OVERHEAD + len(self.key) + len(self.value) + headers
 
 
@@ -52,30 +55,46 @@ class RecordFormat:
             ("ce_source", source.encode()),
             ("content-type", b"application/json"),
         ]
+        # The static headers plus the names and overheads of the four per-event ones.
+        self._fixed_bytes = sum(len(k) + len(v) + _HEADER_OVERHEAD for k, v in self._static) + sum(
+            len(name) + _HEADER_OVERHEAD for name in ("ce_id", "ce_type", "ce_subject", "ce_time")
+        )
         self._types: dict[str, bytes] = {}
 
     def event_headers(self, event: SessionEvent) -> Headers:
         """The CloudEvents binary-mode headers of one event."""
+        return self._event_headers(event)[0]
+
+    def _event_headers(self, event: SessionEvent) -> tuple[Headers, int]:
         type_bytes = self._types.get(event.type)
         if type_bytes is None:
             type_bytes = self._types[event.type] = event.type.encode()
+        event_id, subject, at = (
+            event.event_id.encode(),
+            event.session_id.encode(),
+            event.processed_at.encode(),
+        )
         headers = [
             *self._static,
-            ("ce_id", event.event_id.encode()),
+            ("ce_id", event_id),
             ("ce_type", type_bytes),
-            ("ce_subject", event.session_id.encode()),
-            ("ce_time", event.processed_at.encode()),
+            ("ce_subject", subject),
+            ("ce_time", at),
         ]
+        size = self._fixed_bytes + len(event_id) + len(type_bytes) + len(subject) + len(at)
         if event.thread_id:
             headers.append(("ce_threadid", event.thread_id.encode()))
+            size += len(headers[-1][1]) + len("ce_threadid") + _HEADER_OVERHEAD
         if event.agent_id:
             headers.append(("ce_agentid", event.agent_id.encode()))
-        return headers
+            size += len(headers[-1][1]) + len("ce_agentid") + _HEADER_OVERHEAD
+        return headers, size
 
     def event_record(self, event: SessionEvent) -> OutRecord:
         """The record of one event on the events topic."""
+        headers, header_bytes = self._event_headers(event)
         return OutRecord(
-            self.events_topic, event.session_id.encode(), event.raw, self.event_headers(event)
+            self.events_topic, event.session_id.encode(), event.raw, headers, header_bytes
         )
 
     def dead_letter(self, event: SessionEvent, reason: str, limit_bytes: int) -> OutRecord:

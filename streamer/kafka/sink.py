@@ -24,13 +24,18 @@ import structlog
 
 from streamer.events import Checkpoint, SessionEvent
 from streamer.kafka import metrics
-from streamer.kafka.admin import ensure_topics, load_checkpoints, topic_specs
+from streamer.kafka.admin import (
+    ensure_topics,
+    load_checkpoints,
+    record_is_committed,
+    topic_specs,
+)
 from streamer.kafka.batch import Batch, prepare_batch
 from streamer.kafka.buffer import EventBuffer, Item, SessionFinished
 from streamer.kafka.checkpoints import CheckpointBook
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.deltas import DeltaPublisher
-from streamer.kafka.errors import SinkError, SinkStoppedError, classify
+from streamer.kafka.errors import AmbiguousCommitError, SinkError, SinkStoppedError, classify
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.writers import Writer, make_writer
@@ -131,6 +136,16 @@ class KafkaSink:
         if self._deltas is not None:
             await self._deltas.stop()
 
+    @property
+    def pending(self) -> int:
+        """Items accepted but not yet committed (buffered plus the batch being written)."""
+        return self._accepted - self._done
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Event bytes waiting in the buffer (the batch being written not included)."""
+        return self._buffer.bytes
+
     async def checkpoints(self) -> Mapping[str, Checkpoint]:
         """The last committed resume point of every session (loaded at start, then kept)."""
         return dict(self._book.committed)
@@ -174,8 +189,10 @@ class KafkaSink:
 
     async def _flush_loop(self) -> None:
         try:
-            while (items := await self._next_batch()) is not None:
-                await self._write(prepare_batch(items, self.format, self._book, self._limits))
+            while (taken := await self._next_batch()) is not None:
+                items, oldest_at = taken
+                batch = prepare_batch(items, oldest_at, self.format, self._book, self._limits)
+                await self._write(batch)
         except Exception as exc:
             self.failure = classify(exc)
             self._buffer.close(self.failure)
@@ -184,7 +201,7 @@ class KafkaSink:
         finally:
             self._progress.set()
 
-    async def _next_batch(self) -> list[tuple[Item, float]] | None:
+    async def _next_batch(self) -> tuple[list[Item], float] | None:
         interval = self.settings.commit_interval_ms / 1000
         while True:
             oldest = self._buffer.oldest_at()
@@ -204,26 +221,41 @@ class KafkaSink:
             self._wake.clear()
             metrics.BUFFER_EVENTS.set(len(self._buffer))
             metrics.BUFFER_BYTES.set(self._buffer.bytes)
-            return self._buffer.take(self.settings.max_batch_events)
+            return self._buffer.take(self.settings.max_batch_events), oldest
 
     async def _write(self, batch: Batch) -> None:
         attempt = 0
+        unresolved: AmbiguousCommitError | None = None
         while True:
             started = time.monotonic()
             try:
+                if unresolved is not None and await self._was_committed(unresolved):
+                    break
+                unresolved = None
                 await self._write_once(batch)
+                break
             except Exception as exc:
                 error = classify(exc)
                 metrics.TRANSACTIONS.labels(outcome="aborted").inc()
                 await self._writer_stop()
                 if not error.retriable:
                     raise error from exc
+                if isinstance(error, AmbiguousCommitError):
+                    unresolved = error
                 attempt += 1
                 await self._backoff(attempt, error)
-                continue
-            metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
-            self._committed(batch)
-            return
+        metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+        self._committed(batch)
+
+    async def _was_committed(self, error: AmbiguousCommitError) -> bool:
+        """After a commit with an unknown outcome: restart the writer (which settles the old
+        transaction one way or the other), then look whether its records are visible."""
+        assert self._writer is not None
+        if not self._writer.started:
+            await self._writer.start()
+        committed = await record_is_committed(self.kafka, error.marker)
+        log.warning("sink_commit_resolved", committed=committed)
+        return committed
 
     async def _write_once(self, batch: Batch) -> None:
         assert self._writer is not None

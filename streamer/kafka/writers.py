@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from streamer.kafka.config import KafkaSettings
+from streamer.kafka.errors import AmbiguousCommitError, is_fatal
 from streamer.kafka.records import OutRecord
 from streamer.kafka.settings import SinkSettings
 
@@ -51,13 +53,18 @@ def producer_kwargs(
 class _ProducerOwner:
     """Start/stop of one producer; `stop` is safe twice and bounded in time."""
 
-    def __init__(self, kwargs: dict[str, Any], stop_timeout_s: float) -> None:
+    def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
         self._kwargs = kwargs
-        self._stop_timeout_s = stop_timeout_s
+        self._stop_timeout_s = timeout_s
+        # Acknowledgements and commits normally fail by themselves within the request timeout;
+        # this bounds the cases where aiokafka would keep retrying (e.g. no coordinator).
+        self._write_timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = KeyPartitioner()
         self.started = False
 
     async def start(self) -> None:
+        self._partitioner = KeyPartitioner()  # partition counts may have changed
         producer = AIOKafkaProducer(**self._kwargs)
         try:
             await producer.start()
@@ -84,13 +91,60 @@ class _ProducerOwner:
             raise RuntimeError("writer is not started")
         return self._producer
 
-    async def send_all(self, records: list[OutRecord]) -> None:
+    async def send_all(self, records: list[OutRecord]) -> tuple[str, int, int] | None:
+        """Send `records` in partition batches (in order per partition) and wait for every
+        acknowledgement; returns where the last batch starts (a record of this write)."""
         producer = self.producer
-        futures = [
-            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
-        ]
-        if futures:
-            await asyncio.gather(*futures)
+        builders: dict[tuple[str, int], Any] = {}
+        futures: list[asyncio.Future[Any]] = []
+        for record in records:
+            tp = (record.topic, await self._partitioner.partition(producer, record))
+            builder = builders.get(tp)
+            if builder is None:
+                builder = builders[tp] = producer.create_batch()
+            if (
+                builder.append(
+                    key=record.key, value=record.value, timestamp=None, headers=record.headers
+                )
+                is None
+            ):
+                futures.append(await producer.send_batch(builder, tp[0], partition=tp[1]))
+                builder = builders[tp] = producer.create_batch()
+                # The first record always fits an empty batch (aiokafka's rule).
+                builder.append(
+                    key=record.key, value=record.value, timestamp=None, headers=record.headers
+                )
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        if not futures:
+            return None
+        async with asyncio.timeout(self._write_timeout_s):
+            metadata = await asyncio.gather(*futures)
+        last = metadata[-1]
+        return (last.topic, last.partition, last.offset)
+
+
+class KeyPartitioner:
+    """Kafka's default partitioner (murmur2 of the key), cached per key: the same partition any
+    Kafka client would choose for a session id, without hashing it again for every event."""
+
+    def __init__(self, max_cached: int = 200_000) -> None:
+        self._counts: dict[str, int] = {}
+        self._cache: dict[tuple[str, bytes], int] = {}
+        self._max_cached = max_cached
+
+    async def partition(self, producer: AIOKafkaProducer, record: OutRecord) -> int:
+        cached = self._cache.get((record.topic, record.key))
+        if cached is not None:
+            return cached
+        count = self._counts.get(record.topic)
+        if count is None:
+            count = self._counts[record.topic] = len(await producer.partitions_for(record.topic))
+        if len(self._cache) >= self._max_cached:
+            self._cache.clear()
+        partition = (int(murmur2(record.key)) & 0x7FFFFFFF) % count
+        self._cache[(record.topic, record.key)] = partition
+        return partition
 
 
 class TransactionalWriter(_ProducerOwner):
@@ -112,10 +166,17 @@ class TransactionalWriter(_ProducerOwner):
         await producer.commit_transaction()
 
     async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None:
+        """One transaction; AmbiguousCommitError when only the commit's outcome is unknown."""
         producer = self.producer
         await producer.begin_transaction()
-        await self.send_all([*events, *checkpoints])
-        await producer.commit_transaction()
+        marker = await self.send_all([*events, *checkpoints])
+        try:
+            async with asyncio.timeout(self._write_timeout_s):
+                await producer.commit_transaction()
+        except Exception as exc:
+            if marker is None or is_fatal(exc):
+                raise
+            raise AmbiguousCommitError(marker, type(exc).__name__) from exc
 
 
 class AtLeastOnceWriter(_ProducerOwner):

@@ -69,5 +69,5 @@ async def test_take_returns_items_in_order() -> None:
         await buffer.put(_event(n))
 
     assert ["sevt_0", "sevt_1", "sevt_2"] == [
-        item.event_id for item, _ in buffer.take(3) if isinstance(item, SessionEvent)
+        item.event_id for item in buffer.take(3) if isinstance(item, SessionEvent)
     ]

@@ -103,3 +103,11 @@ def test_malformed_checkpoint_is_rejected(value: bytes) -> None:
     """Malformed checkpoint values raise ValueError or TypeError, never anything else."""
     with pytest.raises((ValueError, TypeError)):
         decode_checkpoint(value)
+
+
+def test_precomputed_size_equals_the_counted_size() -> None:
+    """The size an event record carries equals the size counted from its headers."""
+    record = _format().event_record(_event(thread_id="sthr_1", agent_id="agent_1"))
+    counted = type(record)(record.topic, record.key, record.value, record.headers)
+
+    assert counted.size() == record.size()
