@@ -1,0 +1,164 @@
+"""The Supervisor and the HTTP endpoints against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from streamer.api import ApiClient
+from streamer.http import HttpServer
+from streamer.simulator import Simulator
+from streamer.sink import InMemorySink
+from streamer.supervisor import Supervisor
+from streamer.webhooks import WebhookVerifier, sign
+from tests.integration.streamer.conftest import FAST
+from tests.support.waiting import settled
+
+SECRET = SecretStr("whsec_" + base64.b64encode(b"s" * 32).decode())
+
+
+def _published(sink: InMemorySink) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for event in sink.events:
+        grouped.setdefault(event.session_id, []).append(event.event_id)
+    return grouped
+
+
+def _truth(sim: Simulator, session_ids: list[str]) -> dict[str, list[str]]:
+    return {s: [t["event_id"] for t in sim.ground_truth(s)] for s in session_ids}
+
+
+@pytest.fixture
+async def supervised(
+    simulator: Simulator, client: ApiClient
+) -> AsyncIterator[tuple[Supervisor, InMemorySink]]:
+    """A started Supervisor with discovery off, over an InMemorySink."""
+    sink = InMemorySink()
+    async with Supervisor(client, sink, FAST) as supervisor:
+        yield supervisor, sink
+
+
+async def test_discovery_follows_every_live_session(
+    simulator: Simulator, client: ApiClient
+) -> None:
+    """Polling GET /v1/sessions finds every session, over several pages, and follows them."""
+    session_ids = [await simulator.create_session() for _ in range(5)]
+    sink = InMemorySink()
+    async with Supervisor(client, sink, FAST, discovery_interval_secs=0.5) as supervisor:
+        published = await settled(
+            lambda: _published(sink), done=lambda p: p == _truth(simulator, session_ids)
+        )
+        followed = supervisor.followed | set(supervisor.ended)
+
+    assert (_truth(simulator, session_ids), set(session_ids)) == (published, followed)
+
+
+async def test_one_sessions_failure_leaves_the_others_alone(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """A session that 404s ends its follower as fatal; the other session is fully published."""
+    supervisor, sink = supervised
+    healthy = await simulator.create_session()
+    supervisor.follow("sesn_missing")
+    supervisor.follow(healthy)
+    published = await settled(
+        lambda: _published(sink), done=lambda p: p == _truth(simulator, [healthy])
+    )
+
+    assert (_truth(simulator, [healthy]), "fatal:not_found") == (
+        published,
+        supervisor.ended.get("sesn_missing"),
+    )
+
+
+async def test_follow_admin_call_attaches_a_session(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """POST /follow starts a follower for the session it names."""
+    supervisor, sink = supervised
+    session_id = await simulator.create_session()
+    async with HttpServer(supervisor) as server, aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/follow", json={"session_id": session_id}) as r:
+            status = r.status
+        published = await settled(
+            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+        )
+
+    assert (202, _truth(simulator, [session_id])) == (status, published)
+
+
+async def test_signed_webhook_attaches_at_once_and_retries_count_once(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """A genuine webhook starts following its session; its retry is acknowledged, not acted on."""
+    supervisor, _sink = supervised
+    session_id = await simulator.create_session()
+    body = orjson.dumps(
+        {"type": "event", "id": "whe_1", "data": {"type": "session.created", "id": session_id}}
+    )
+    now = int(time.time())
+    headers = {
+        "webhook-id": "whe_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(SECRET, "whe_1", now, body),
+        "content-type": "application/json",
+    }
+    verifier = WebhookVerifier(SECRET)
+    async with (
+        HttpServer(supervisor, verifier=verifier) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        statuses = []
+        for _ in range(2):
+            async with http.post(f"{server.url}/webhooks", data=body, headers=headers) as r:
+                statuses.append(r.status)
+        followed = session_id in supervisor.followed
+
+    assert ([204, 204], True) == (statuses, followed)
+
+
+async def test_badly_signed_webhook_is_rejected(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """A webhook whose signature does not verify gets 401 and attaches nothing."""
+    supervisor, _sink = supervised
+    session_id = await simulator.create_session()
+    body = orjson.dumps(
+        {"type": "event", "id": "whe_2", "data": {"type": "session.created", "id": session_id}}
+    )
+    now = int(time.time())
+    headers = {
+        "webhook-id": "whe_2",
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(SecretStr("whsec_" + "A" * 44), "whe_2", now, body),
+    }
+    async with (
+        HttpServer(supervisor, verifier=WebhookVerifier(SECRET)) as server,
+        aiohttp.ClientSession() as http,
+        http.post(f"{server.url}/webhooks", data=body, headers=headers) as r,
+    ):
+        status = r.status
+
+    assert (401, frozenset()) == (status, supervisor.followed)
+
+
+async def test_metrics_and_health_endpoints_answer(
+    supervised: tuple[Supervisor, InMemorySink],
+) -> None:
+    """/healthz and /readyz answer 200 and /metrics exposes the streamer's metrics."""
+    supervisor, _sink = supervised
+    async with HttpServer(supervisor) as server, aiohttp.ClientSession() as http:
+        statuses = []
+        for path in ("/healthz", "/readyz"):
+            async with http.get(server.url + path) as r:
+                statuses.append(r.status)
+        async with http.get(server.url + "/metrics") as r:
+            metrics = await r.text()
+
+    assert ([200, 200], True) == (statuses, "agents_streamer_open_streams" in metrics)
