@@ -31,3 +31,7 @@ class ApprovalSettings(BaseSettings):
     retry_initial_ms: int = 200
     retry_max_ms: int = 5_000
     resolver_interval_ms: int = 500
+    # Closed entries are forgotten (tombstoned in the state topic) this long after their decision,
+    # which bounds memory and the topic. A tool use replayed after that is still not answered
+    # twice: the API refuses it and the history check confirms it was answered.
+    retention_secs: float = 7 * 24 * 3600.0

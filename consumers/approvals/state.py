@@ -97,6 +97,13 @@ class StateStore:
         )
         return self._apply(metadata.offset, entry)
 
+    async def forget(self, tool_use_id: str) -> None:
+        """Drop a closed entry: a tombstone in the topic (compaction removes it), and here."""
+        if self._producer is None:
+            raise RuntimeError("state store is not started")
+        await self._producer.send_and_wait(self.topic, None, key=tool_use_id.encode())
+        self._table.pop(tool_use_id, None)
+
     async def catch_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the table reflects everything written to the topic before this call."""
         reader = self._reader
@@ -128,7 +135,10 @@ class StateStore:
 
     def _apply_record(self, message: object) -> None:
         value = getattr(message, "value", None)
-        if value is None:
+        if value is None:  # a tombstone: the entry was forgotten
+            key = getattr(message, "key", None)
+            if key:
+                self._table.pop(key.decode("utf-8", "replace"), None)
             return
         try:
             entry = Entry.from_json(value)
