@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 
 import structlog
@@ -85,10 +86,16 @@ class Resolver:
             due = self._due(entry, now)
             if due is not None:
                 self._retry_at[entry.tool_use_id] = now + 5.0
-                stored = await self._answerer.answer(due)
+                still_due = functools.partial(self._still_due, entry)
+                stored = await self._answerer.answer(due, still_due)
                 if stored.status != ANSWERING:
                     self._retry_at.pop(entry.tool_use_id, None)
         metrics.PENDING.set(pending)
+
+    def _still_due(self, entry: Entry) -> bool:
+        """Still ours and unchanged since the sweep picked it (a person may have decided, or a
+        rebalance moved the session, while we waited for the entry)."""
+        return entry.partition in self.owned and self._state.get(entry.tool_use_id) is entry
 
     def _expired(self, entry: Entry, now: float) -> bool:
         """A closed entry of an owned session, older than the retention."""
