@@ -134,11 +134,14 @@ class StateStore:
                 self._changed.notify_all()
 
     def _apply_record(self, message: object) -> None:
-        value = getattr(message, "value", None)
+        raw_key, value = getattr(message, "key", None), getattr(message, "value", None)
+        key = raw_key.decode("utf-8", "replace") if raw_key else ""
+        offset = int(getattr(message, "offset", 0))
+        known = self._table.get(key)
+        if known is not None and known[0] >= offset:
+            return  # our own write, already in the table: skip decoding it
         if value is None:  # a tombstone: the entry was forgotten
-            key = getattr(message, "key", None)
-            if key:
-                self._table.pop(key.decode("utf-8", "replace"), None)
+            self._table.pop(key, None)
             return
         try:
             entry = Entry.from_json(value)
@@ -146,7 +149,7 @@ class StateStore:
             log.warning("approval_state_record_invalid", offset=getattr(message, "offset", -1),
                         error=type(exc).__name__)  # fmt: skip
             return
-        self._apply(int(getattr(message, "offset", 0)), entry)
+        self._apply(offset, entry)
 
     def _apply(self, offset: int, entry: Entry) -> Entry:
         current = self._table.get(entry.tool_use_id)
