@@ -25,7 +25,7 @@ class ApprovalSettings(BaseSettings):
     api_timeout_secs: float = 30.0
     escalation_timeout_secs: float = 3600.0
     timeout_message: str = "No one approved this tool use in time; it was denied by default."
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None  # a Slack webhook URL is a credential
     state_topic: str = STATE_TOPIC
     answer_attempts: int = 3
     retry_initial_ms: int = 200
