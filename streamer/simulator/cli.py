@@ -39,4 +39,5 @@ def run(args: argparse.Namespace) -> int:
         import uvloop  # noqa: PLC0415 - optional extra `sim`: a faster event loop for load
     except ImportError:
         return asyncio.run(serve_forever(args))
-    return uvloop.run(serve_forever(args))
+    code: int = uvloop.run(serve_forever(args))
+    return code
