@@ -65,6 +65,7 @@ class Core:
             metadata=check_metadata(metadata or {}),
         )
         self.registry.add(session)
+        self._notify(session, "session.created")
         self._start_engine(session, autopilot)
         return session.id
 
