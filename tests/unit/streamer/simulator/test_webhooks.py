@@ -1,4 +1,4 @@
-"""Webhooks: thin payloads, Standard Webhooks signatures the SDK accepts, retries, bad signatures."""
+"""Webhooks: thin payloads, signatures the SDK accepts, retries, bad signatures."""
 
 from __future__ import annotations
 
