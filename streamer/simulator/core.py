@@ -63,6 +63,7 @@ class Core:
             environment_id=environment_id or "env_01simulator",
             title=title,
             metadata=check_metadata(metadata or {}),
+            primary_thread_id=self.ids.new("sthr_"),
         )
         self.registry.add(session)
         self._notify(session, "session.created")
