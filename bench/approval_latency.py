@@ -132,19 +132,21 @@ async def watch_topic(kafka: KafkaSettings, seen: dict[str, float]) -> None:
         await reader.stop()
 
 
-async def start_bot(kafka: KafkaSettings, base_url: str, policy: Path, log: Path) -> Any:
+async def start_bot(
+    kafka: KafkaSettings, base_url: str, policy: Path, log: Path, names: tuple[str, str]
+) -> Any:
     env = os.environ | {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_EVENTS_TOPIC": kafka.events_topic,
         "KAFKA_APPROVALS_TOPIC": kafka.approvals_topic,
         "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": "bench",
-        "APPROVALS_STATE_TOPIC": f"bench-state-{uuid.uuid4().hex[:8]}",
+        "APPROVALS_STATE_TOPIC": names[0],
         "CONSUMER_POLL_TIMEOUT_MS": "20",
     }  # fmt: skip
     with log.open("ab") as stderr:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streamer", "consume", "approvals", "--policy", str(policy),
-            "--group-id", f"bench-{uuid.uuid4().hex[:8]}", "--log-level", "warning",
+            "--group-id", names[1], "--log-level", "warning",
             env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
 
@@ -168,7 +170,9 @@ async def main(args: argparse.Namespace) -> None:
             discover=False, http_port=0, log_level="warning",
         )  # fmt: skip
         async with Service(settings, kafka=kafka):
-            bot = await start_bot(kafka, sim.base_url, policy, workdir / "bot.log")
+            names = (f"bench-state-{suffix}", f"bench-group-{suffix}")
+            bots = [await start_bot(kafka, sim.base_url, policy, workdir / f"bot{n}.log", names)
+                    for n in range(args.bots)]  # fmt: skip
             visible: dict[str, float] = {}
             watcher = asyncio.create_task(watch_topic(kafka, visible))
             try:
@@ -192,8 +196,9 @@ async def main(args: argparse.Namespace) -> None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-                bot.terminate()
-                await bot.wait()
+                for bot in bots:
+                    bot.terminate()
+                    await bot.wait()
 
 
 if __name__ == "__main__":
@@ -202,4 +207,5 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--bots", type=int, default=1, help="bot replicas (one consumer group)")
     asyncio.run(main(parser.parse_args()))

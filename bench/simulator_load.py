@@ -82,7 +82,12 @@ async def client(base_url: str, targets: list[str], ready: Any, results: Any, go
 
 
 def worker(base_url: str, targets: list[str], ready: Any, results: Any, go: Any) -> None:
-    asyncio.run(client(base_url, targets, ready, results, go))
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(client(base_url, targets, ready, results, go))
+    else:
+        uvloop.run(client(base_url, targets, ready, results, go))
 
 
 def cpu_secs(pid: int) -> float:
@@ -147,7 +152,11 @@ def main() -> int:
         print(json.dumps(report))
     finally:
         sim.terminate()
-        sim.wait(timeout=60)
+        try:
+            sim.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
     return 0
 
 

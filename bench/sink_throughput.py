@@ -23,7 +23,7 @@ import time
 import uuid
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamer.events import SessionEvent
 from streamer.kafka.config import KafkaSettings
@@ -122,6 +122,52 @@ async def run_baseline(bootstrap: str, events: list[SessionEvent]) -> dict[str, 
     return {"cpu": cpu, "wall": wall}
 
 
+async def run_latency(bootstrap: str, events: list[SessionEvent], rate: int) -> list[float]:
+    """Publish at `rate` events/s; seconds from `publish` to a read_committed reader seeing it."""
+    kafka = unique_kafka(bootstrap)
+    settings = SinkSettings(transactional_id=f"bench-{uuid.uuid4().hex[:8]}")
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    async with KafkaSink(kafka, settings) as sink:
+        consumer = AIOKafkaConsumer(
+            kafka.events_topic,
+            bootstrap_servers=bootstrap,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=10,
+        )
+        await consumer.start()
+        try:
+            reader = asyncio.create_task(_read_latencies(consumer, sent, latencies, len(events)))
+            started = time.perf_counter()
+            for n, event in enumerate(events):
+                delay = started + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent[event.event_id.encode()] = time.perf_counter()
+                await sink.publish(event)
+            await asyncio.wait_for(reader, 60)
+        finally:
+            await consumer.stop()
+    return latencies
+
+
+async def _read_latencies(
+    consumer: AIOKafkaConsumer, sent: dict[bytes, float], out: list[float], count: int
+) -> None:
+    while len(out) < count:
+        for messages in (await consumer.getmany(timeout_ms=100)).values():
+            now = time.perf_counter()
+            for message in messages:
+                event_id = dict(message.headers)["ce_id"]
+                out.append(now - sent[bytes(event_id)])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def report(name: str, count: int, result: dict[str, float]) -> float:
     per_cpu = count / result["cpu"]
     print(
@@ -140,6 +186,8 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--baseline-events", type=int, default=5000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--latency-rates", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--latency-seconds", type=int, default=5)
     args = parser.parse_args()
 
     events = make_events(args.events, args.sessions)
@@ -153,6 +201,14 @@ async def main() -> None:
         await run_baseline(args.bootstrap, baseline_events),
     )
     print(f"ratio sink/baseline (events per CPU-second): {sink / baseline:.1f}x")
+    for rate in args.latency_rates:
+        sample = events[: rate * args.latency_seconds]
+        latencies = await run_latency(args.bootstrap, sample, rate)
+        print(
+            f"latency publish->read_committed at {rate} events/s ({len(latencies)} events): "
+            f"p50={percentile(latencies, 0.5) * 1000:.0f} ms "
+            f"p99={percentile(latencies, 0.99) * 1000:.0f} ms"
+        )
     if args.profile:
         await run_sink(args.bootstrap, events, True)
 

@@ -22,9 +22,9 @@ from streamer import __version__
 # name -> (module, one-line help). Order is the order `streamer --help` lists them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("streamer.run", "Follow sessions' event streams into Kafka, exactly once"),
-    "demo": ("streamer.demo", "Local Kafka + simulator + streamer, shown live until Ctrl-C"),
     "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
     "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
+    "demo": ("streamer.demo", "Local Kafka + simulator + streamer, shown live until Ctrl-C"),
     "simulate": ("streamer.simulator.cli", "Serve a simulated Managed Agents API (load, faults)."),
     "policy": (
         "consumers.approvals.policy.cli",

@@ -21,7 +21,7 @@ import contextlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 
@@ -77,9 +77,15 @@ class Answerer:
                 else:
                     self._locks[key] = (lock, users - 1)
 
-    async def answer(self, entry: Entry) -> Entry:
-        """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored."""
+    async def answer(self, entry: Entry, owned: Callable[[], bool] | None = None) -> Entry:
+        """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored.
+
+        `owned` is asked again once the entry is held (False: leave it): a rebalance may have
+        moved the session to another replica, or the entry changed, while this one waited.
+        """
         async with self.hold(entry):
+            if owned is not None and not owned():
+                return self._state.get(entry.tool_use_id) or entry
             return await self.answer_locked(entry)
 
     async def answer_locked(self, entry: Entry) -> Entry:

@@ -25,9 +25,13 @@ class ApprovalSettings(BaseSettings):
     api_timeout_secs: float = 30.0
     escalation_timeout_secs: float = 3600.0
     timeout_message: str = "No one approved this tool use in time; it was denied by default."
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None  # a Slack webhook URL is a credential
     state_topic: str = STATE_TOPIC
     answer_attempts: int = 3
     retry_initial_ms: int = 200
     retry_max_ms: int = 5_000
     resolver_interval_ms: int = 500
+    # Closed entries are forgotten (tombstoned in the state topic) this long after their decision,
+    # which bounds memory and the topic. A tool use replayed after that is still not answered
+    # twice: the API refuses it and the history check confirms it was answered.
+    retention_secs: float = 7 * 24 * 3600.0

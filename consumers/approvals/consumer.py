@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from aiokafka.errors import KafkaError
 
 from consumers.approvals import metrics
 from consumers.approvals.answer import Answerer
@@ -101,6 +102,9 @@ class ApprovalConsumer(Consumer):
         await state.start()
         await self._parts.resolver.start()
         ctx.routes.extend(approval_routes(state))
+        for warning in self.policy.warnings:  # e.g. a rule that can never match
+            metrics.PROBLEMS.labels("policy_warning").inc()
+            log.warning("policy_warning", warning=warning)
         log.info(
             "approvals_started", policy_version=self.policy.version, shadow=self.settings.shadow
         )
@@ -141,7 +145,15 @@ class ApprovalConsumer(Consumer):
         return self._parts
 
     async def handle(self, record: EventRecord) -> None:
-        """Route one event."""
+        """Route one event. Kafka trouble (state, audit) is retriable: the runner retries."""
+        try:
+            await self._route(record)
+        except KafkaError as exc:
+            raise ConsumerError(
+                f"Kafka: {type(exc).__name__}", retriable=True, kind="kafka"
+            ) from exc
+
+    async def _route(self, record: EventRecord) -> None:
         if is_gated(record):
             await self._on_tool_use(record)
         elif record.type == "user.tool_confirmation":

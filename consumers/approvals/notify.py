@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import structlog
+from pydantic import SecretStr
 
 from consumers.approvals import metrics
 from consumers.approvals.model import Entry
@@ -23,8 +24,8 @@ def slack_message(entry: Entry) -> dict[str, object]:
 class Notifier:
     """POSTs to the webhook; failures are logged and counted, never raised."""
 
-    def __init__(self, url: str | None) -> None:
-        self._url = url
+    def __init__(self, url: SecretStr | None) -> None:
+        self._url = url.get_secret_value() if url is not None else None
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 
 import structlog
@@ -13,7 +14,7 @@ import structlog
 from consumers.approvals import metrics
 from consumers.approvals.answer import Answerer
 from consumers.approvals.config import ApprovalSettings
-from consumers.approvals.model import ANSWERING, DECIDED, ESCALATED, Entry
+from consumers.approvals.model import ANSWERING, DECIDED, ESCALATED, TERMINAL, Entry
 from consumers.approvals.notify import Notifier
 from consumers.approvals.state import StateStore
 
@@ -77,15 +78,33 @@ class Resolver:
         pending = 0
         for entry in list(self._state.entries()):
             pending += entry.status == ESCALATED
+            if self._expired(entry, now):
+                await self._state.forget(entry.tool_use_id)
+                continue
             if entry.partition not in self.owned or self._retry_at.get(entry.tool_use_id, 0) > now:
                 continue
             due = self._due(entry, now)
             if due is not None:
                 self._retry_at[entry.tool_use_id] = now + 5.0
-                stored = await self._answerer.answer(due)
+                still_due = functools.partial(self._still_due, entry)
+                stored = await self._answerer.answer(due, still_due)
                 if stored.status != ANSWERING:
                     self._retry_at.pop(entry.tool_use_id, None)
         metrics.PENDING.set(pending)
+
+    def _still_due(self, entry: Entry) -> bool:
+        """Still ours and unchanged since the sweep picked it (a person may have decided, or a
+        rebalance moved the session, while we waited for the entry)."""
+        return entry.partition in self.owned and self._state.get(entry.tool_use_id) is entry
+
+    def _expired(self, entry: Entry, now: float) -> bool:
+        """A closed entry of an owned session, older than the retention."""
+        closed_at = entry.decided_at or entry.seen_at
+        return (
+            entry.status in TERMINAL
+            and entry.partition in self.owned
+            and closed_at + self._settings.retention_secs < now
+        )
 
     def _due(self, entry: Entry, now: float) -> Entry | None:
         if entry.status in (DECIDED, ANSWERING):

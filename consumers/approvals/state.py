@@ -97,6 +97,13 @@ class StateStore:
         )
         return self._apply(metadata.offset, entry)
 
+    async def forget(self, tool_use_id: str) -> None:
+        """Drop a closed entry: a tombstone in the topic (compaction removes it), and here."""
+        if self._producer is None:
+            raise RuntimeError("state store is not started")
+        await self._producer.send_and_wait(self.topic, None, key=tool_use_id.encode())
+        self._table.pop(tool_use_id, None)
+
     async def catch_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the table reflects everything written to the topic before this call."""
         reader = self._reader
@@ -127,8 +134,14 @@ class StateStore:
                 self._changed.notify_all()
 
     def _apply_record(self, message: object) -> None:
-        value = getattr(message, "value", None)
-        if value is None:
+        raw_key, value = getattr(message, "key", None), getattr(message, "value", None)
+        key = raw_key.decode("utf-8", "replace") if raw_key else ""
+        offset = int(getattr(message, "offset", 0))
+        known = self._table.get(key)
+        if known is not None and known[0] >= offset:
+            return  # our own write, already in the table: skip decoding it
+        if value is None:  # a tombstone: the entry was forgotten
+            self._table.pop(key, None)
             return
         try:
             entry = Entry.from_json(value)
@@ -136,7 +149,7 @@ class StateStore:
             log.warning("approval_state_record_invalid", offset=getattr(message, "offset", -1),
                         error=type(exc).__name__)  # fmt: skip
             return
-        self._apply(int(getattr(message, "offset", 0)), entry)
+        self._apply(offset, entry)
 
     def _apply(self, offset: int, entry: Entry) -> Entry:
         current = self._table.get(entry.tool_use_id)

@@ -163,3 +163,31 @@ async def published(bootstrap: str, topic: str, event_id: str) -> None:
                     return
     finally:
         await reader.stop()
+
+
+async def test_transient_api_errors_are_retried_without_doubling(
+    simulator: Simulator, kafka_bootstrap: str
+) -> None:
+    """The API failing the bot's POSTs with 503 (twice) delays the answer; the session still
+    gets exactly one confirmation per tool use."""
+    session = await simulator.create_session()
+    await blocked(simulator, session)
+    simulator.faults.set({"http_status": 503, "http_count": 2, "http_scope": "send"}, session)
+    errors = count(metrics.PROBLEMS, "api_error")
+    policy = 'version = 1\nallow = ["bash", "read", "write", "edit", "web_fetch", "grep"]\n'
+    loop = Loop(simulator.base_url, loop_kafka(kafka_bootstrap), Policy.from_text(policy))
+    async with streamer(simulator.base_url, loop.kafka, [session]):
+        await loop.start_bot(escalation_timeout_secs=0.5)
+        try:
+            async with asyncio.timeout(90):
+                while True:
+                    events = await history(simulator.base_url, session)
+                    uses = gated(events)
+                    if uses and set(confirmations(events)) >= {u["id"] for u in uses}:
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            await loop.stop_bots()
+    assert ({1}, True) == (
+        set(confirmations(events).values()), count(metrics.PROBLEMS, "api_error") - errors >= 2
+    )  # fmt: skip

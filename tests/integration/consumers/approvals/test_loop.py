@@ -233,8 +233,8 @@ async def start_bot_process(
 async def test_kill_9_loses_no_escalation_and_doubles_no_answer(
     simulator: Simulator, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """A bot killed with SIGKILL mid-run and restarted still lists every escalation, and every
-    tool use ends with exactly one answer."""
+    """A bot killed with SIGKILL mid-run and restarted still lists every escalation, every tool
+    use ends with exactly one answer, and SIGTERM then stops the bot cleanly (exit 0)."""
     policy = tmp_path / "policy.toml"
     policy.write_text(MIXED)
     ids = await sessions(simulator, 6)
@@ -259,10 +259,11 @@ async def test_kill_9_loses_no_escalation_and_doubles_no_answer(
         finally:
             if bot.returncode is None:
                 bot.send_signal(signal.SIGTERM)
-                await bot.wait()
-    assert (True, {1}) == (
+                await asyncio.wait_for(bot.wait(), 60)
+    assert (True, {1}, 0) == (
         {e["tool_use_id"] for e in before} <= {e["tool_use_id"] for e in after},
         set(confirmations(events).values()),
+        bot.returncode,
     )  # fmt: skip
 
 

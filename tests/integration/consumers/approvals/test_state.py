@@ -37,3 +37,13 @@ async def test_a_terminal_entry_is_not_reopened_by_a_later_write(kafka_bootstrap
                 first.get("sevt_1").status,
                 restarted.get("sevt_1").status,  # type: ignore[union-attr]
             )
+
+
+async def test_a_forgotten_entry_is_gone_after_a_restart(kafka_bootstrap: str) -> None:
+    """forget() writes a tombstone: neither this store nor a restarted one keeps the entry."""
+    kafka, topic = KafkaSettings(bootstrap_servers=kafka_bootstrap), unique_name("state")
+    async with StateStore(kafka, topic) as first:
+        await first.put(entry(ANSWERED))
+        await first.forget("sevt_1")
+        async with StateStore(kafka, topic) as restarted:
+            assert (None, None) == (first.get("sevt_1"), restarted.get("sevt_1"))

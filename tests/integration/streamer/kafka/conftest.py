@@ -126,3 +126,20 @@ def ids_by_session(records: list[Read]) -> dict[str, list[str]]:
     for record in records:
         out.setdefault(record.key, []).append(record.headers["ce_id"].decode())
     return out
+
+
+def difference(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> str:
+    """A short account of missing, doubled and reordered ids per session (assertion message)."""
+    lines = []
+    for session in sorted(set(expected) | set(actual)):
+        want, got = expected.get(session, []), actual.get(session, [])
+        missing = [i for i in want if i not in set(got)]
+        doubled = sorted({i for i in got if got.count(i) > 1})
+        if missing or doubled or want != got:
+            pairs = enumerate(zip(want, got, strict=False))
+            diverges = next((n for n, (a, b) in pairs if a != b), None)
+            lines.append(
+                f"{session}: {len(want)} expected, {len(got)} read; missing {missing[:10]}; "
+                f"doubled {doubled[:10]}; first divergence at {diverges}"
+            )
+    return "\n".join(lines)

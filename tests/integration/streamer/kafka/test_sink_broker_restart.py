@@ -12,6 +12,7 @@ import pytest
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.sink import KafkaSink
 from tests.integration.streamer.kafka.conftest import (
+    difference,
     ids_by_session,
     make_event,
     read_topic,
@@ -112,7 +113,8 @@ async def test_broker_restart_mid_run_loses_and_doubles_nothing(broker: Broker) 
     )
 
     expected = {s: [make_event(s, n).event_id for n in range(count)] for s in SESSIONS}
-    assert expected == ids_by_session(records)
+    actual = ids_by_session(records)
+    assert expected == actual, difference(expected, actual)
 
 
 async def test_publish_blocks_and_memory_stays_bounded_while_the_broker_is_down(
