@@ -1,4 +1,4 @@
-"""The streamer end to end: throughput per CPU-second, latency, memory per idle session.
+"""The streamer end to end: throughput per CPU-second against a naive baseline, and latency.
 
 Every run starts real processes on loopback: the simulator (`streamer simulate`), the streamer
 (`streamer run`, exactly-once) or the naive baseline, and reads the events topic `read_committed`
@@ -6,14 +6,13 @@ from this process. Needs a broker: `KAFKA_BOOTSTRAP_SERVERS` (or it starts `kafk
 
     .venv/bin/python bench/streamer_pipeline.py throughput --sessions 200 --seconds 20
     .venv/bin/python bench/streamer_pipeline.py latency --rates 1000 10000 --seconds 15
-    .venv/bin/python bench/streamer_pipeline.py memory --sessions 10000
 
 - throughput: the simulator's `load` scenario uncapped; events published per CPU-second of the
   streamer process (user + system time from /proc), and the same for the naive baseline (the
   official SDK's stream per session, one `send_and_wait` per event); prints the ratio.
 - latency: at a fixed simulator rate, `processed_at` (the simulator's emission) to the moment
   this process reads the record from Kafka (`read_committed`); p50/p99.
-- memory: N idle sessions followed at once; streamer RSS and bytes per idle session.
+Memory per idle session is `bench/streamer_idle_memory.py`.
 """
 
 from __future__ import annotations
@@ -55,23 +54,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
 def http_json(url: str) -> Any:
     request = urllib.request.Request(url, headers=HEADERS)
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
 def metric(url: str, name: str) -> float:
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=30) as response:
         for line in response.read().decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
+            if line.startswith((name + " ", name + "{")):
                 return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -90,21 +82,25 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
 def process(
     command: list[str], env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.returncode not in (0, -signal.SIGTERM, 143):
-            log.seek(0)
-            sys.stderr.write(log.read()[-3000:].decode(errors="replace"))
-        log.close()
+            yield proc
+        finally:
+            _end(proc, log)
+
+
+def _end(proc: subprocess.Popen[bytes], log: Any) -> None:
+    """SIGTERM, then SIGKILL after 30 s; show the tail of its output if it failed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.returncode not in (0, -signal.SIGTERM, 143):
+        log.seek(0)
+        sys.stderr.write(log.read()[-3000:].decode(errors="replace"))
 
 
 @contextlib.contextmanager
@@ -291,43 +287,6 @@ async def measure_latency(args: argparse.Namespace, bootstrap: str, rate: float)
     }
 
 
-async def measure_memory(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
-    topic = f"bench-memory-{os.getpid()}-{int(time.time())}"
-    with (
-        simulator(args.sessions, "coding", 0, 0) as base_url,
-        streamer(base_url, bootstrap, topic) as (pid, metrics_url),
-    ):
-        baseline_rss = rss_bytes(pid)  # before discovery has attached many sessions
-        live = live_sessions(base_url)  # the scenario ends some sessions (terminated)
-        wait_for(
-            lambda: metric(metrics_url, "agents_streamer_open_streams") >= live,
-            args.attach_timeout,
-            "all streams open",
-        )
-        time.sleep(5)  # let attach-time garbage settle
-        rss = rss_bytes(pid)
-        streams = metric(metrics_url, "agents_streamer_open_streams")
-    return {
-        "sessions_live": live,
-        "open_streams": int(streams),
-        "rss_mib": round(rss / 2**20, 1),
-        "rss_at_start_mib": round(baseline_rss / 2**20, 1),
-        "bytes_per_idle_session": round((rss - baseline_rss) / live),
-    }
-
-
-def live_sessions(base_url: str) -> int:
-    """Sessions discovery follows: every one not terminated, over all pages."""
-    count, page = 0, ""
-    while True:
-        query = "limit=1000&statuses[]=running&statuses[]=idle&statuses[]=rescheduling"
-        body = http_json(f"{base_url}/v1/sessions?{query}" + (f"&page={page}" if page else ""))
-        count += len(body["data"])
-        page = body.get("next_page") or ""
-        if not page:
-            return count
-
-
 # --- the naive baseline ----------------------------------------------------------------------
 
 
@@ -392,21 +351,18 @@ async def main(args: argparse.Namespace) -> None:
             print(json.dumps(base), flush=True)
             ratio = ours["events_per_cpu_sec"] / base["events_per_cpu_sec"]
             print(json.dumps({"ratio_events_per_cpu_sec": round(ratio, 1)}))
-        elif args.mode == "latency":
+        else:
             for rate in args.rates:
                 print(json.dumps(await measure_latency(args, bootstrap, rate)), flush=True)
-        else:
-            print(json.dumps(await measure_memory(args, bootstrap)))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=["throughput", "latency", "memory", "naive-follower"])
+    parser.add_argument("mode", choices=["throughput", "latency", "naive-follower"])
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 10000.0])
-    parser.add_argument("--attach-timeout", type=float, default=600.0)
     parser.add_argument("--base-url", default="")
     parser.add_argument("--bootstrap", default="")
     parser.add_argument("--topic", default="")
