@@ -51,11 +51,10 @@ def producer_kwargs(
 
 
 class _ProducerOwner:
-    """Start/stop of one producer; `stop` is safe twice and bounded in time."""
+    """Start/stop of one producer; `stop` is safe twice."""
 
     def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
         self._kwargs = kwargs
-        self._stop_timeout_s = timeout_s
         # Acknowledgements and commits normally fail by themselves within the request timeout;
         # this bounds the cases where aiokafka would keep retrying (e.g. no coordinator).
         self._write_timeout_s = timeout_s
@@ -79,9 +78,11 @@ class _ProducerOwner:
         if producer is None:
             return
         try:
-            # Pending batches expire after request_timeout_ms when the broker is gone.
-            async with asyncio.timeout(self._stop_timeout_s):
-                await producer.stop()
+            # No timeout on purpose: a transactional producer never expires its batches, so while
+            # the broker is down this waits for it. Abandoning the producer instead would leave a
+            # zombie sending with our transactional id next to its successor. The sink's own
+            # stop deadline still bounds shutdown.
+            await producer.stop()
         except Exception as exc:  # noqa: BLE001 -- a failing close must not mask the caller's error
             log.warning("producer_stop_failed", error=type(exc).__name__)
 
