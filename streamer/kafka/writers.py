@@ -21,6 +21,8 @@ from streamer.kafka.settings import SinkSettings
 
 log = structlog.get_logger(__name__)
 
+Marker = tuple[str, int, int]  # (topic, partition, offset) of one record of a write
+
 
 class Writer(Protocol):
     """Writes whole batches; `write` returns once every record of the batch is durable."""
@@ -31,7 +33,9 @@ class Writer(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None: ...
+    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
+        """Returns where one record of the write landed, when its visibility can be checked."""
+        ...
 
 
 def producer_kwargs(
@@ -92,7 +96,7 @@ class _ProducerOwner:
             raise RuntimeError("writer is not started")
         return self._producer
 
-    async def send_all(self, records: list[OutRecord]) -> tuple[str, int, int] | None:
+    async def send_all(self, records: list[OutRecord]) -> Marker | None:
         """Send `records` in partition batches (in order per partition) and wait for every
         acknowledgement; returns where the last batch starts (a record of this write)."""
         producer = self.producer
@@ -166,7 +170,7 @@ class TransactionalWriter(_ProducerOwner):
         await producer.begin_transaction()
         await producer.commit_transaction()
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None:
+    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
         """One transaction; AmbiguousCommitError when only the commit's outcome is unknown."""
         producer = self.producer
         await producer.begin_transaction()
@@ -178,6 +182,7 @@ class TransactionalWriter(_ProducerOwner):
             if marker is None or is_fatal(exc):
                 raise
             raise AmbiguousCommitError(marker, type(exc).__name__) from exc
+        return marker
 
 
 class AtLeastOnceWriter(_ProducerOwner):
@@ -191,9 +196,10 @@ class AtLeastOnceWriter(_ProducerOwner):
             producer_kwargs(kafka, settings, limits), settings.request_timeout_ms * 2 / 1000
         )
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None:
+    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
         await self.send_all(events)
         await self.send_all(checkpoints)
+        return None  # nothing to check: a repeat is allowed in this mode
 
 
 def make_writer(kafka: KafkaSettings, settings: SinkSettings, limits: dict[str, int]) -> Writer:
