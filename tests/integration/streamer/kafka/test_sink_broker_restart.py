@@ -91,11 +91,6 @@ async def _wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> Non
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect, about 1 run in 8 on a loaded machine: one batch committed around the "
-    "restart is not visible to read_committed readers (see docs/RECORDS.md, Known issues)",
-)
 async def test_broker_restart_mid_run_loses_and_doubles_nothing(broker: Broker) -> None:
     """Events published before, during and after a broker restart are each read exactly once,
     in per-session order."""
