@@ -31,6 +31,20 @@ class Batch:
     oldest_at: float
     event_bytes: int = 0
     dead_letters: list[SessionEvent] = field(default_factory=list)
+    # Where one of its records landed once committed (exactly-once mode), and whether a
+    # read_committed read has confirmed it since.
+    marker: tuple[str, int, int] | None = None
+    verified: bool = False
+
+    def then(self, later: Batch) -> Batch:
+        """This batch's records followed by `later`'s, for writing both in one transaction."""
+        return Batch(
+            records=[*self.records, *later.records],
+            checkpoint_records=[*self.checkpoint_records, *later.checkpoint_records],
+            staged=later.staged,
+            items=later.items,
+            oldest_at=later.oldest_at,
+        )
 
     def record_metrics(self) -> None:
         """Count a committed batch (called once, after success, so retries count nothing)."""

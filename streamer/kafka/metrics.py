@@ -2,7 +2,7 @@
 
 Vocabularies: `topic_kind` in {events, dead_letter, checkpoints, deltas}; `outcome` in
 {committed, aborted}; `reason` in {message_too_large, queued_echo, transient, fatal, send_failed,
-bad_checkpoint}.
+bad_checkpoint, commit_lost}.
 """
 
 from __future__ import annotations

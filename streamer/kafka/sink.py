@@ -35,7 +35,13 @@ from streamer.kafka.buffer import EventBuffer, Item, SessionFinished
 from streamer.kafka.checkpoints import CheckpointBook
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.deltas import DeltaPublisher
-from streamer.kafka.errors import AmbiguousCommitError, SinkError, SinkStoppedError, classify
+from streamer.kafka.errors import (
+    AmbiguousCommitError,
+    SinkError,
+    SinkStoppedError,
+    SinkTransientError,
+    classify,
+)
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.writers import Writer, make_writer
@@ -68,6 +74,7 @@ class KafkaSink:
         self._done = 0  # items committed (or routed) by the flusher
         self._progress = asyncio.Event()
         self._limits: dict[str, int] = {}
+        self._previous: Batch | None = None  # the last committed batch, checked after faults
         self.failure: SinkError | None = None
 
     async def __aenter__(self) -> KafkaSink:
@@ -230,9 +237,10 @@ class KafkaSink:
             started = time.monotonic()
             try:
                 if unresolved is not None and await self._was_committed(unresolved):
+                    batch.marker = unresolved.marker
                     break
                 unresolved = None
-                await self._write_once(batch)
+                await self._write_once(batch, recovering=attempt > 0)
                 break
             except Exception as exc:
                 error = classify(exc)
@@ -245,23 +253,49 @@ class KafkaSink:
                 attempt += 1
                 await self._backoff(attempt, error)
         metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+        self._previous = batch
         self._committed(batch)
 
     async def _was_committed(self, error: AmbiguousCommitError) -> bool:
         """After a commit with an unknown outcome: restart the writer (which settles the old
         transaction one way or the other), then look whether its records are visible."""
-        assert self._writer is not None
-        if not self._writer.started:
-            await self._writer.start()
+        await self._writer_start()
         committed = await record_is_committed(self.kafka, error.marker)
         log.warning("sink_commit_resolved", committed=committed)
         return committed
 
-    async def _write_once(self, batch: Batch) -> None:
+    async def _write_once(self, batch: Batch, *, recovering: bool) -> None:
+        """Write `batch`. After a failure, first make sure the batch committed just before it is
+        visible (and write it again ahead of this one if it is not), and check afterwards that
+        this one is: a belt-and-braces check for commits lost around a broker restart."""
+        writer = await self._writer_start()
+        pending = batch
+        if recovering and not await self._previous_visible():
+            assert self._previous is not None
+            pending = self._previous.then(batch)
+        batch.marker = await writer.write(pending.records, pending.checkpoint_records)
+        if recovering and batch.marker is not None:
+            if not await record_is_committed(self.kafka, batch.marker):
+                metrics.ERRORS.labels(reason="commit_lost").inc()
+                raise SinkTransientError("a committed batch is not visible")
+            batch.verified = True
+
+    async def _previous_visible(self) -> bool:
+        previous = self._previous
+        if previous is None or previous.marker is None or previous.verified:
+            return True
+        if await record_is_committed(self.kafka, previous.marker):
+            previous.verified = True
+            return True
+        metrics.ERRORS.labels(reason="commit_lost").inc()
+        log.error("sink_commit_lost", rewriting_events=len(previous.records))
+        return False
+
+    async def _writer_start(self) -> Writer:
         assert self._writer is not None
         if not self._writer.started:
             await self._writer.start()
-        await self._writer.write(batch.records, batch.checkpoint_records)
+        return self._writer
 
     async def _writer_stop(self) -> None:
         assert self._writer is not None

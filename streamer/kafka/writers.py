@@ -21,6 +21,8 @@ from streamer.kafka.settings import SinkSettings
 
 log = structlog.get_logger(__name__)
 
+Marker = tuple[str, int, int]  # (topic, partition, offset) of one record of a write
+
 
 class Writer(Protocol):
     """Writes whole batches; `write` returns once every record of the batch is durable."""
@@ -31,7 +33,9 @@ class Writer(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None: ...
+    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
+        """Returns where one record of the write landed, when its visibility can be checked."""
+        ...
 
 
 def producer_kwargs(
@@ -51,11 +55,10 @@ def producer_kwargs(
 
 
 class _ProducerOwner:
-    """Start/stop of one producer; `stop` is safe twice and bounded in time."""
+    """Start/stop of one producer; `stop` is safe twice."""
 
     def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
         self._kwargs = kwargs
-        self._stop_timeout_s = timeout_s
         # Acknowledgements and commits normally fail by themselves within the request timeout;
         # this bounds the cases where aiokafka would keep retrying (e.g. no coordinator).
         self._write_timeout_s = timeout_s
@@ -79,9 +82,11 @@ class _ProducerOwner:
         if producer is None:
             return
         try:
-            # Pending batches expire after request_timeout_ms when the broker is gone.
-            async with asyncio.timeout(self._stop_timeout_s):
-                await producer.stop()
+            # No timeout on purpose: a transactional producer never expires its batches, so while
+            # the broker is down this waits for it. Abandoning the producer instead would leave a
+            # zombie sending with our transactional id next to its successor. The sink's own
+            # stop deadline still bounds shutdown.
+            await producer.stop()
         except Exception as exc:  # noqa: BLE001 -- a failing close must not mask the caller's error
             log.warning("producer_stop_failed", error=type(exc).__name__)
 
@@ -91,7 +96,7 @@ class _ProducerOwner:
             raise RuntimeError("writer is not started")
         return self._producer
 
-    async def send_all(self, records: list[OutRecord]) -> tuple[str, int, int] | None:
+    async def send_all(self, records: list[OutRecord]) -> Marker | None:
         """Send `records` in partition batches (in order per partition) and wait for every
         acknowledgement; returns where the last batch starts (a record of this write)."""
         producer = self.producer
@@ -165,7 +170,7 @@ class TransactionalWriter(_ProducerOwner):
         await producer.begin_transaction()
         await producer.commit_transaction()
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None:
+    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
         """One transaction; AmbiguousCommitError when only the commit's outcome is unknown."""
         producer = self.producer
         await producer.begin_transaction()
@@ -177,6 +182,7 @@ class TransactionalWriter(_ProducerOwner):
             if marker is None or is_fatal(exc):
                 raise
             raise AmbiguousCommitError(marker, type(exc).__name__) from exc
+        return marker
 
 
 class AtLeastOnceWriter(_ProducerOwner):
@@ -190,9 +196,10 @@ class AtLeastOnceWriter(_ProducerOwner):
             producer_kwargs(kafka, settings, limits), settings.request_timeout_ms * 2 / 1000
         )
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> None:
+    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
         await self.send_all(events)
         await self.send_all(checkpoints)
+        return None  # nothing to check: a repeat is allowed in this mode
 
 
 def make_writer(kafka: KafkaSettings, settings: SinkSettings, limits: dict[str, int]) -> Writer:

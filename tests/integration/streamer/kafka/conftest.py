@@ -26,6 +26,7 @@ class Read:
     value: bytes
     headers: dict[str, bytes]
     partition: int
+    offset: int
 
 
 def make_event(session_id: str, n: int, size: int = 300) -> SessionEvent:
@@ -86,7 +87,13 @@ def make_sink(kafka_settings: KafkaSettings) -> SinkFactory:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expected: int, timeout_s: float = 60, quiet_s: float = 1.5
+    bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    timeout_s: float = 60,
+    quiet_s: float = 1.5,
+    isolation_level: str = "read_committed",
 ) -> list[Read]:
     """Everything a read_committed reader sees on `topic`: waits for `expected` records, then
     keeps polling for `quiet_s` more so that an extra (doubled) record would be seen too."""
@@ -94,7 +101,7 @@ async def read_topic(
         topic,
         bootstrap_servers=bootstrap,
         group_id=None,  # no group coordinator: reads right after a broker restart too
-        isolation_level="read_committed",
+        isolation_level=isolation_level,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -114,7 +121,7 @@ async def read_topic(
 
 def _reads(batches: dict[Any, list[Any]]) -> list[Read]:
     return [
-        Read(m.key.decode(), m.value, {k: bytes(v) for k, v in m.headers}, m.partition)
+        Read(m.key.decode(), m.value, {k: bytes(v) for k, v in m.headers}, m.partition, m.offset)
         for messages in batches.values()
         for m in messages
     ]

@@ -114,6 +114,16 @@ async def test_broker_restart_mid_run_loses_and_doubles_nothing(broker: Broker) 
 
     expected = {s: [make_event(s, n).event_id for n in range(count)] for s in SESSIONS}
     actual = ids_by_session(records)
+    if expected != actual:  # say whether the missing records are in the log at all
+        raw = await read_topic(
+            kafka.bootstrap_servers,
+            kafka.events_topic,
+            expected=count * 8,
+            timeout_s=10,
+            isolation_level="read_uncommitted",
+        )
+        in_log = ids_by_session(raw)
+        print("UNCOMMITTED-VIEW", difference(expected, in_log), kafka.events_topic)
     assert expected == actual, difference(expected, actual)
 
 
