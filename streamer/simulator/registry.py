@@ -14,7 +14,7 @@ from streamer.simulator.faults import Faults
 from streamer.simulator.ground_truth import GroundTruth
 from streamer.simulator.pages import decode_cursor, encode_cursor
 from streamer.simulator.session import SimSession
-from streamer.simulator.store import StoredEvent, TimeWindow, list_body, sse_frame
+from streamer.simulator.store import StoredEvent, TimeWindow, compact_json, list_body, sse_frame
 
 # Called after each persisted event: (session, event) — webhooks and metrics hook in here.
 Listener = Callable[[SimSession, dict[str, Any]], None]
@@ -59,11 +59,11 @@ class Registry:
 
     def persist(self, session: SimSession, event: dict[str, Any]) -> dict[str, Any]:
         """Stamp, append to history, record as ground truth, stream live (unless faulted)."""
-        if not event.get("id"):
+        if event.get("id") is None:  # an explicit "" is kept: the API's empty-id interrupt quirk
             event["id"] = self.ids.new("sevt_")
         if not event.get("processed_at"):
             event["processed_at"] = self.clock.stamp()
-        body = orjson.dumps(event)
+        body = compact_json(event)
         stored = StoredEvent(event["id"], str(event.get("type")), event["processed_at"], body)
         session.log.append(stored)
         self.persisted += 1
