@@ -82,12 +82,7 @@ async def client(base_url: str, targets: list[str], ready: Any, results: Any, go
 
 
 def worker(base_url: str, targets: list[str], ready: Any, results: Any, go: Any) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(client(base_url, targets, ready, results, go))
-    else:
-        uvloop.run(client(base_url, targets, ready, results, go))
+    asyncio.run(client(base_url, targets, ready, results, go))
 
 
 def cpu_secs(pid: int) -> float:
