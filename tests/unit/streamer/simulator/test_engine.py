@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
+import orjson
 import pytest
 
 from streamer.simulator import Simulator, SimulatorConfig
@@ -172,3 +174,15 @@ async def test_outcome_is_evaluated(simulator: Simulator, sdk: anthropic.AsyncAn
     ends = [e for e in await history(sdk, session.id) if e.type == "span.outcome_evaluation_end"]
 
     assert {outcome_id} == {e.outcome_id for e in ends}
+
+
+async def test_ground_truth_file_matches_memory(tmp_path: Path) -> None:
+    """--ground-truth PATH receives one JSONL line per persisted event, as ground_truth() has."""
+    path = tmp_path / "truth.jsonl"
+    sim = Simulator(SimulatorConfig(speed=2000.0, ground_truth_path=path))
+    async with sim:
+        session_id = await sim.create_session()
+        await wait_for_requires_action(sim, session_id)
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+    assert sim.ground_truth() == lines
