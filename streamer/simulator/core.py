@@ -14,6 +14,7 @@ from streamer.simulator.engine import agents
 from streamer.simulator.errors import invalid
 from streamer.simulator.faults import Faults
 from streamer.simulator.ground_truth import GroundTruth
+from streamer.simulator.ratelimit import RateLimiter
 from streamer.simulator.registry import Registry
 from streamer.simulator.session import SimSession
 
@@ -34,6 +35,7 @@ class Core:
         self.truth = GroundTruth(config.ground_truth_path)
         self.faults = Faults()
         self.registry = Registry(self.ids, self.clock, self.truth, self.faults)
+        self.limiter = RateLimiter(config.create_rpm, config.other_rpm)
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not security
         self._start_engine = start_engine
         self._stop_engine = stop_engine
