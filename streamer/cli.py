@@ -22,6 +22,10 @@ from streamer import __version__
 # name -> (module, one-line help). Order is the order `streamer --help` lists them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("streamer.simulator.cli", "Serve a simulated Managed Agents API (load, faults)."),
+    "policy": (
+        "consumers.approvals.policy.cli",
+        "Check an approval policy file or try a call on it",
+    ),
 }
 
 
