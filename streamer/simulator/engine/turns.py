@@ -85,6 +85,9 @@ class Turn:
             stop_reason = ended.stop_reason
         if stop_reason is None:
             return
+        head = self.session.inbox.peek()
+        if head is not None and head["type"] == "user.interrupt":
+            await self.process(self.session.inbox.pop())  # the interrupt that ended the turn
         await self.emit(self.usage_event())
         await self.idle(stop_reason)
 

@@ -186,3 +186,21 @@ async def test_ground_truth_file_matches_memory(tmp_path: Path) -> None:
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
     assert sim.ground_truth() == lines
+
+
+async def test_interrupt_while_running_ends_the_turn() -> None:
+    """An interrupt during a running turn jumps the queue: the turn ends idle end_turn, and the
+    interrupt is persisted (processed) before that idle."""
+    async with (
+        Simulator(SimulatorConfig(speed=1.0, user_turns=1)) as sim,
+        anthropic.AsyncAnthropic(api_key="k", base_url=sim.base_url, max_retries=0) as sdk,
+    ):
+        session_id = await sim.create_session()
+        await wait_until(lambda: sim.session(session_id).status == "running")
+        await sdk.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
+        await wait_until(lambda: sim.session(session_id).status == "idle")
+        types = [row["type"] for row in sim.ground_truth(session_id)]
+
+    assert ["user.interrupt", "session.usage", "session.status_idle"] == [
+        t for t in types[types.index("user.interrupt") :] if t != "agent.tool_result"
+    ][:3]
