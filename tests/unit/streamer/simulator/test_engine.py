@@ -198,9 +198,20 @@ async def test_interrupt_while_running_ends_the_turn() -> None:
         session_id = await sim.create_session()
         await wait_until(lambda: sim.session(session_id).status == "running")
         await sdk.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
-        await wait_until(lambda: sim.session(session_id).status == "idle")
-        types = [row["type"] for row in sim.ground_truth(session_id)]
+
+        def types() -> list[str]:
+            return [row["type"] for row in sim.ground_truth(session_id)]
+
+        def idle_after_interrupt() -> bool:
+            seen = types()
+            return (
+                "user.interrupt" in seen
+                and "session.status_idle" in seen[seen.index("user.interrupt") :]
+            )
+
+        await wait_until(idle_after_interrupt)
+        seen = types()
 
     assert ["user.interrupt", "session.usage", "session.status_idle"] == [
-        t for t in types[types.index("user.interrupt") :] if t != "agent.tool_result"
+        t for t in seen[seen.index("user.interrupt") :] if t != "agent.tool_result"
     ][:3]
