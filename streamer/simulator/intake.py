@@ -59,6 +59,15 @@ def validate(session: SimSession, events: list[dict[str, Any]]) -> None:
             _validate_system_message(events, index)
 
 
+def validate_new(events: list[dict[str, Any]]) -> None:
+    """Validate events meant for a session that does not exist yet (no pending tool uses)."""
+    for index, event in enumerate(events):
+        if event["type"] == "user.message":
+            _validate_content(f"events[{index}]", event.get("content"), MESSAGE_BLOCKS)
+        elif event["type"] == "user.define_outcome":
+            _validate_outcome(f"events[{index}]", event)
+
+
 def _validate_one(
     session: SimSession, index: int, event: dict[str, Any], answering: set[str]
 ) -> None:
