@@ -136,3 +136,20 @@ async def test_invalid_initial_events_create_nothing(
         )
 
     assert [] == (await sdk.beta.sessions.list()).data
+
+
+async def test_prev_page_walks_back_to_the_start(sdk: anthropic.AsyncAnthropic) -> None:
+    """Following prev_page from the last page returns the pages in reverse, ending with a
+    first page whose prev_page is null."""
+    for _ in range(5):
+        await sdk.beta.sessions.create(agent="agent_1", environment_id="env_1")
+    pages = [await sdk.beta.sessions.list(limit=2)]
+    while pages[-1].next_page:
+        pages.append(await sdk.beta.sessions.list(limit=2, page=pages[-1].next_page))
+    back = [pages[-1]]
+    while back[-1].prev_page:
+        back.append(await sdk.beta.sessions.list(limit=2, page=back[-1].prev_page))
+
+    assert [[s.id for s in p.data] for p in reversed(pages)] == [
+        [s.id for s in p.data] for p in back
+    ]
