@@ -215,3 +215,51 @@ async def test_interrupt_while_running_ends_the_turn() -> None:
     assert ["user.interrupt", "session.usage", "session.status_idle"] == [
         t for t in seen[seen.index("user.interrupt") :] if t != "agent.tool_result"
     ][:3]
+
+
+async def next_cross_posted(sim: Simulator, sdk: anthropic.AsyncAnthropic) -> tuple[str, Any]:
+    """A session blocked on a subagent's cross-posted approval, answering everything else."""
+    for _ in range(40):
+        session_id = await sim.create_session()
+        session = sim.session(session_id)
+        while not (session.autopilot_done and session.status in ("idle", "terminated")):
+            await wait_until(lambda s=session: bool(s.waiting_ids()) or s.autopilot_done)
+            pending = [session.pending[i].event for i in session.waiting_ids()]
+            crossed = [use for use in pending if use.get("session_thread_id")]
+            if crossed:
+                return session_id, crossed[0]
+            if pending:
+                await sdk.beta.sessions.events.send(session_id, events=answers_for(pending))
+                await wait_until(lambda s=session, p=pending: p[0]["id"] not in s.pending)
+    raise AssertionError("no subagent asked for approval")
+
+
+def answers_for(uses: list[dict[str, Any]]) -> list[Any]:
+    return [
+        {"type": "user.custom_tool_result", "custom_tool_use_id": use["id"], "content": []}
+        if use["type"] == "agent.custom_tool_use"
+        else {"type": "user.tool_confirmation", "tool_use_id": use["id"], "result": "allow"}
+        for use in uses
+    ]
+
+
+async def test_thread_stream_carries_the_subagents_tool_result() -> None:
+    """The subagent thread's own stream delivers its tool result once its approval is allowed."""
+    async with (
+        Simulator(SimulatorConfig(scenario="mixed", seed=9, speed=2000.0)) as sim,
+        anthropic.AsyncAnthropic(api_key="k", base_url=sim.base_url, max_retries=0) as sdk,
+    ):
+        session_id, use = await next_cross_posted(sim, sdk)
+        thread_id = use["session_thread_id"]
+        stream = await sdk.beta.sessions.threads.events.stream(thread_id, session_id=session_id)
+        async with stream:
+            pending = [
+                sim.session(session_id).pending[i].event
+                for i in sim.session(session_id).waiting_ids()
+            ]
+            await sdk.beta.sessions.events.send(session_id, events=answers_for(pending))
+            async for event in stream:
+                if event.type == "agent.tool_result" and event.tool_use_id == use["id"]:
+                    break
+
+    assert (False, thread_id) == (event.is_error, use["session_thread_id"])
