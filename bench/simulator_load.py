@@ -82,12 +82,7 @@ async def client(base_url: str, targets: list[str], ready: Any, results: Any, go
 
 
 def worker(base_url: str, targets: list[str], ready: Any, results: Any, go: Any) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(client(base_url, targets, ready, results, go))
-    else:
-        uvloop.run(client(base_url, targets, ready, results, go))
+    asyncio.run(client(base_url, targets, ready, results, go))
 
 
 def cpu_secs(pid: int) -> float:
@@ -110,6 +105,7 @@ def main() -> int:
     command += ["--sessions", str(args.sessions), "--speed", str(args.speed), "--turns", "1000000"]
     command += ["--rate", str(args.rate), "--log-level", "warning"]
     sim = subprocess.Popen(command, stdout=subprocess.PIPE)
+    report: dict[str, Any] = {}
     try:
         assert sim.stdout is not None
         base_url = sim.stdout.readline().decode().strip()
@@ -135,7 +131,7 @@ def main() -> int:
         for proc in procs:
             proc.join(timeout=60)
         elapsed = t1 - t0
-        report = {
+        report |= {
             "sessions": args.sessions,
             "connections_open": after["connections"],
             "connections_requested": connected,
@@ -149,14 +145,16 @@ def main() -> int:
             ),
             "simulator_cpu_share": round((cpu_after - cpu_before) / elapsed, 2),
         }
-        print(json.dumps(report))
     finally:
+        stopping = time.monotonic()
         sim.terminate()
         try:
             sim.wait(timeout=120)
         except subprocess.TimeoutExpired:
             sim.kill()
             sim.wait()
+    report["simulator_stop_secs"] = round(time.monotonic() - stopping, 2)
+    print(json.dumps(report))
     return 0
 
 

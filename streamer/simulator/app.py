@@ -54,6 +54,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             _check_auth(request, core)
             _check_beta(request)
             _maybe_fault(request, core)
+            _check_rate(request, core)
         return await handler(request)
     except ApiError as error:
         headers = error.headers if isinstance(error, InjectedHttpError) else None
@@ -110,6 +111,13 @@ def _maybe_fault(request: web.Request, core: Core) -> None:
         headers["x-should-retry"] = "true" if spec.should_retry else "false"
     message = _FAULT_MESSAGES.get(spec.http_status, "Error")
     raise InjectedHttpError(ApiError(spec.http_status, message), headers)
+
+
+def _check_rate(request: web.Request, core: Core) -> None:
+    wait = core.limiter.check(request.match_info.route.name or "other")
+    if wait is not None:
+        error = ApiError(429, "Rate limit exceeded for this organization", "rate_limited")
+        raise InjectedHttpError(error, {"retry-after": f"{wait:g}"})
 
 
 _FAULT_MESSAGES = {

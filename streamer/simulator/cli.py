@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--turns", type=int, default=3, help="turns the simulated user drives")
     parser.add_argument("--faults", type=Path, help="JSON fault file (see docs/SIMULATOR.md)")
     parser.add_argument("--ground-truth", type=Path, help="append every persisted event (JSONL)")
+    parser.add_argument(
+        "--create-rpm", type=int, default=0, help="session creates/min (0 = no limit)"
+    )
+    parser.add_argument("--rpm", type=int, default=0, help="other requests/min (0 = no limit)")
     parser.add_argument("--api-key", help="accept only this key (default: any key)")
     parser.add_argument("--ping-secs", type=float, default=15.0, help="SSE ping interval")
     parser.add_argument(
@@ -35,9 +39,4 @@ def run(args: argparse.Namespace) -> int:
     from streamer.simulator.runner import serve_forever  # noqa: PLC0415
 
     configure_logging(args.log_level)
-    try:
-        import uvloop  # noqa: PLC0415 - optional extra `sim`: a faster event loop for load
-    except ImportError:
-        return asyncio.run(serve_forever(args))
-    code: int = uvloop.run(serve_forever(args))
-    return code
+    return asyncio.run(serve_forever(args))

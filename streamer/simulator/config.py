@@ -33,6 +33,8 @@ class SimulatorConfig(BaseModel):
     faults_path: Path | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: SecretStr | None = None
+    create_rpm: int = Field(default=0, ge=0)
+    other_rpm: int = Field(default=0, ge=0)
     max_body_bytes: int = 8 * 1024 * 1024
     max_buffered_frames: int = 50_000
-    max_buffered_bytes: int = 16 * 1024 * 1024
+    max_buffered_bytes: int = 1024 * 1024

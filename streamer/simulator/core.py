@@ -6,7 +6,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from streamer.simulator import updates
+from streamer.simulator import intake, updates
 from streamer.simulator.clock import Clock, Ids
 from streamer.simulator.config import SCENARIOS, SimulatorConfig
 from streamer.simulator.core_checks import check_metadata
@@ -14,12 +14,14 @@ from streamer.simulator.engine import agents
 from streamer.simulator.errors import invalid
 from streamer.simulator.faults import Faults
 from streamer.simulator.ground_truth import GroundTruth
+from streamer.simulator.ratelimit import RateLimiter
 from streamer.simulator.registry import Registry
 from streamer.simulator.session import SimSession
 
 # (session, autopilot?) -> start its engine task; the Simulator owns the tasks.
 Starter = Callable[[SimSession, bool], None]
 Stopper = Callable[[SimSession], Awaitable[None]]
+INITIAL_EVENTS_MAX = 50
 
 
 class Core:
@@ -34,6 +36,7 @@ class Core:
         self.truth = GroundTruth(config.ground_truth_path)
         self.faults = Faults()
         self.registry = Registry(self.ids, self.clock, self.truth, self.faults)
+        self.limiter = RateLimiter(config.create_rpm, config.other_rpm)
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not security
         self._start_engine = start_engine
         self._stop_engine = stop_engine
@@ -79,6 +82,7 @@ class Core:
             raise invalid("environment_id is required", "invalid_environment")
         budget = _budget(body.get("budget"))
         check_metadata(body.get("metadata") or {})
+        initial = _initial_events(body.get("initial_events"))
         session_id = self.create_session(
             metadata=body.get("metadata"),
             agent_id=agent_id,
@@ -90,6 +94,8 @@ class Core:
         session = self.registry.get(session_id)
         session.budget = budget
         session.vault_ids = [str(v) for v in body.get("vault_ids") or []]
+        if initial:
+            intake.accept(self.registry, session, initial)
         return session
 
     def inject(self, session_id: str, raw_event: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +135,23 @@ class Core:
     def _notify(self, session: SimSession, webhook_type: str) -> None:
         for hook in self.registry.resource_listeners:
             hook(session, webhook_type)
+
+
+def _initial_events(events: Any) -> list[dict[str, Any]]:
+    """`initial_events`: ≤50, only user.message / user.define_outcome, all valid or none."""
+    if events is None:
+        return []
+    if not isinstance(events, list) or len(events) > INITIAL_EVENTS_MAX:
+        raise invalid("initial_events must be an array of at most 50 events", "invalid_body")
+    parsed = intake.parse_events({"events": events}) if events else []
+    for index, event in enumerate(parsed):
+        if event["type"] not in ("user.message", "user.define_outcome"):
+            raise invalid(
+                f"initial_events[{index}]: only user.message and user.define_outcome",
+                "invalid_event_type",
+            )
+    intake.validate_new(parsed)
+    return parsed
 
 
 def _budget(budget: Any) -> dict[str, Any] | None:

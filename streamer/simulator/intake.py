@@ -22,6 +22,10 @@ CLIENT_TYPES = QUEUED | {
     "user.define_outcome",
     "system.message",
 }
+# What a session paused at its budget still accepts (spec §5).
+SETTLING = frozenset(
+    {"user.tool_confirmation", "user.tool_result", "user.custom_tool_result", "user.interrupt"}
+)
 MESSAGE_BLOCKS = frozenset({"text", "image", "document"})
 MAX_EVENTS_PER_REQUEST = 100
 
@@ -43,11 +47,25 @@ def validate(session: SimSession, events: list[dict[str, Any]]) -> None:
     """Raise for the first invalid event; nothing is applied unless all are valid."""
     if session.status == "terminated":
         raise invalid("session is terminated", "session_terminated")
+    if session.paused_at_budget and any(e["type"] not in SETTLING for e in events):
+        raise invalid(
+            "the session is paused at its budget; raise or remove the budget first",
+            "budget_reached",
+        )
     answering: set[str] = set()
     for index, event in enumerate(events):
         _validate_one(session, index, event, answering)
         if event["type"] == "system.message":
             _validate_system_message(events, index)
+
+
+def validate_new(events: list[dict[str, Any]]) -> None:
+    """Validate events meant for a session that does not exist yet (no pending tool uses)."""
+    for index, event in enumerate(events):
+        if event["type"] == "user.message":
+            _validate_content(f"events[{index}]", event.get("content"), MESSAGE_BLOCKS)
+        elif event["type"] == "user.define_outcome":
+            _validate_outcome(f"events[{index}]", event)
 
 
 def _validate_one(
@@ -139,6 +157,8 @@ def accept(registry: Registry, session: SimSession, events: list[dict[str, Any]]
     validate(session, events)
     echoes: list[Any] = []
     for raw in events:
+        if session.paused_at_budget and raw["type"] == "user.interrupt":
+            continue  # accepted, ignored and not persisted while paused at the budget
         event = dict(raw)
         event["id"] = registry.ids.new("sevt_")
         if event["type"] == "user.define_outcome":

@@ -14,7 +14,7 @@ from streamer.simulator.faults import Faults
 from streamer.simulator.ground_truth import GroundTruth
 from streamer.simulator.pages import decode_cursor, encode_cursor
 from streamer.simulator.session import SimSession
-from streamer.simulator.store import StoredEvent, TimeWindow, list_body, sse_frame
+from streamer.simulator.store import StoredEvent, TimeWindow, compact_json, list_body, sse_frame
 
 # Called after each persisted event: (session, event) — webhooks and metrics hook in here.
 Listener = Callable[[SimSession, dict[str, Any]], None]
@@ -59,11 +59,11 @@ class Registry:
 
     def persist(self, session: SimSession, event: dict[str, Any]) -> dict[str, Any]:
         """Stamp, append to history, record as ground truth, stream live (unless faulted)."""
-        if not event.get("id"):
+        if event.get("id") is None:  # an explicit "" is kept: the API's empty-id interrupt quirk
             event["id"] = self.ids.new("sevt_")
         if not event.get("processed_at"):
             event["processed_at"] = self.clock.stamp()
-        body = orjson.dumps(event)
+        body = compact_json(event)
         stored = StoredEvent(event["id"], str(event.get("type")), event["processed_at"], body)
         session.log.append(stored)
         self.persisted += 1
@@ -96,18 +96,19 @@ class Registry:
                 and query.window.admits(session.created_at)
             )
 
-        found, first, after = self._walk(query, matches)
+        found, before, after = self._walk(query, matches)
         next_page = encode_cursor("sessions", query.order, after) if after is not None else None
-        prev_page = None
-        if query.cursor is not None and found:
-            prev_page = encode_cursor("sessionsback", query.order, first)
+        prev_page = (
+            encode_cursor("sessionsback", query.order, before) if before is not None else None
+        )
         bodies = (orjson.dumps(item.to_json()) for item in found)
         return list_body(bodies, next_page, prev_page=prev_page)
 
     def _walk(
         self, query: SessionQuery, matches: Callable[[SimSession], bool]
-    ) -> tuple[list[SimSession], int, int | None]:
-        """One page of matches, the position before its first, the position after its last."""
+    ) -> tuple[list[SimSession], int | None, int | None]:
+        """One page of matches, and the positions just before its first and after its last
+        match (None when no match lies that way: the first page has no prev_page)."""
         items = self.ordered
         forward = 1 if query.order == "asc" else -1
         kind, position = "sessions", (0 if forward > 0 else len(items) - 1)
@@ -122,11 +123,13 @@ class Registry:
         if step != forward:
             found.reverse()
         if not found:
-            return [], position, None
-        last = found[-1] + forward
-        remaining = range(last, len(items) if forward > 0 else -1, forward)
-        more = any(matches(items[p]) for p in remaining)
-        return [items[p] for p in found], found[0] - forward, last if more else None
+            return [], None, None
+        last, first = found[-1] + forward, found[0] - forward
+        after = range(last, len(items) if forward > 0 else -1, forward)
+        before = range(first, -1 if forward > 0 else len(items), -forward)
+        has_after = any(matches(items[p]) for p in after)
+        has_before = any(matches(items[p]) for p in before)
+        return [items[p] for p in found], first if has_before else None, last if has_after else None
 
     def stats(self) -> dict[str, int]:
         """Counters for benchmarks: sessions, persisted events, open stream connections."""

@@ -27,6 +27,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         rate_eps=args.rate,
         user_turns=args.turns,
         api_key=args.api_key,
+        create_rpm=args.create_rpm,
+        other_rpm=args.rpm,
         ping_interval_secs=args.ping_secs,
         ground_truth_path=args.ground_truth,
         faults_path=args.faults,

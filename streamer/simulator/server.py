@@ -94,6 +94,8 @@ class Simulator:
         await asyncio.gather(*tasks, return_exceptions=True)
         for session in self.core.registry.ordered:
             session.hub.close_all()
+            for thread in session.threads.values():
+                thread.hub.close_all()
         if runner is not None:
             await runner.cleanup()
             log.info("simulator_stopped", port=self.port)

@@ -174,6 +174,7 @@ class SimSession:
     pending: dict[str, Pending] = field(default_factory=dict)
     outcome_evaluations: list[dict[str, Any]] = field(default_factory=list)
     primary_thread_id: str = ""
+    paused_at_budget: bool = False  # idle `budget_reached` until the budget is raised or removed
     autopilot_done: bool = False  # the simulated user has left (or never drove this session)
     threads: dict[str, SimThread] = field(default_factory=dict)
 

@@ -11,8 +11,9 @@ grow memory without bound.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 PING_FRAME = b'event: ping\ndata: {"type":"ping"}\n\n'
 
@@ -23,6 +24,40 @@ class Transport(Protocol):
     def is_closing(self) -> bool: ...
 
     def get_write_buffer_size(self) -> int: ...
+
+
+class Flusher:
+    """Sends every direct connection's pending bytes once per loop iteration, in one callback.
+
+    One callback for all connections (not one per connection) keeps the loop's ready queue short
+    when an event fans out to thousands of streams.
+    """
+
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[Connection] = []
+
+    @classmethod
+    def current(cls) -> Flusher:
+        loop = asyncio.get_running_loop()
+        flusher = cls._by_loop.get(loop)
+        if flusher is None:
+            flusher = cls._by_loop[loop] = cls(loop)
+        return flusher
+
+    def mark(self, connection: Connection) -> None:
+        if not self.dirty:
+            self.loop.call_soon(self.flush_all)
+        self.dirty.append(connection)
+
+    def flush_all(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for connection in dirty:
+            connection.flush()
 
 
 def chunk(frame: bytes) -> bytes:
@@ -38,6 +73,7 @@ class Connection:
         "closed",
         "deltas",
         "dropped",
+        "flusher",
         "frames",
         "max_bytes",
         "max_frames",
@@ -57,6 +93,7 @@ class Connection:
         self.transport: Transport | None = None
         self.chunked = False
         self.outgoing: list[bytes] = []
+        self.flusher = Flusher.current()
 
     def push(self, frame: bytes) -> None:
         if self.closed:
@@ -79,7 +116,7 @@ class Connection:
         if self.closed:
             return
         if not self.outgoing:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.flusher.mark(self)
         self.outgoing.append(data)
 
     def flush(self) -> None:

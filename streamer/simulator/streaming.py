@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import structlog
 from aiohttp import web
 
 from streamer.simulator.faults import FaultSpec
 from streamer.simulator.sse import PING_FRAME, Connection, Hub, chunk
+
+log = structlog.get_logger(__name__)
 
 ERROR_FRAME = (
     b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
@@ -78,6 +81,8 @@ async def serve(
         pass  # the client went away; nothing to clean up beyond the hub
     finally:
         hub.discard(connection)
+        if connection.dropped:
+            log.warning("stream_cut_slow_client", path=request.path)
     return response
 
 

@@ -40,6 +40,7 @@ def _commit(
         session.agent = changed["agent"] = agent
     if "budget" in body and body["budget"] != session.budget:
         session.budget = changed["budget"] = body["budget"]
+        session.paused_at_budget = False
     if "title" in body and body["title"] != session.title:
         session.title = changed["title"] = body["title"]
     return changed

@@ -14,7 +14,12 @@ MODEL_ERRORS = (
     "model_rate_limited_error",
     "model_request_failed_error",
     "unknown_error",
+    "mcp_connection_failed_error",
+    "mcp_authentication_failed_error",
+    "billing_error",
 )
+# Repository errors are always `retrying`: the session continues without the repository.
+REPOSITORY_ERRORS = ("repository_clone_error", "repository_checkout_error")
 
 
 def error_object(kind: str, retry_status: str) -> dict[str, Any]:
@@ -25,6 +30,8 @@ def error_object(kind: str, retry_status: str) -> dict[str, Any]:
     }
     if kind.startswith("mcp_"):
         error["mcp_server_name"] = "github"
+    if kind.startswith("repository_"):
+        error["repository_url"] = "https://github.com/example/project"
     return error
 
 
@@ -35,9 +42,11 @@ async def model_error(turn: Turn, start_id: str) -> str:
     """
     from streamer.simulator.engine.turns import TurnEndedError  # noqa: PLC0415 - cycle
 
-    kind = turn.rng.choice(MODEL_ERRORS)
+    kind = turn.rng.choice(MODEL_ERRORS + REPOSITORY_ERRORS)
     roll = turn.rng.random()
     retry_status = "retrying" if roll < 0.7 else "exhausted" if roll < 0.9 else "terminal"
+    if kind in REPOSITORY_ERRORS:
+        retry_status = "retrying"
     await turn.span_end(start_id, is_error=True)
     await turn.emit({"type": "session.error", "error": error_object(kind, retry_status)})
     if retry_status == "retrying":

@@ -85,6 +85,9 @@ class Turn:
             stop_reason = ended.stop_reason
         if stop_reason is None:
             return
+        head = self.session.inbox.peek()
+        if head is not None and head["type"] == "user.interrupt":
+            await self.process(self.session.inbox.pop())  # the interrupt that ended the turn
         await self.emit(self.usage_event())
         await self.idle(stop_reason)
 
@@ -135,6 +138,19 @@ class Turn:
                 "is_error": is_error,
             }
         )
+        await self.check_budget()
+
+    async def check_budget(self) -> None:
+        """Past the budget: a usage snapshot, then idle `budget_reached`; the turn pauses dead."""
+        budget = self.session.budget
+        if budget is None:
+            return
+        if self.session.usage.list_cost_cents() < int(budget["max_list_cost"]["amount"]):
+            return
+        self.session.paused_at_budget = True
+        await self.emit(self.usage_event())
+        await self.idle({"type": "budget_reached"})
+        raise TurnEndedError(None)
 
     def preview_start(self, event_type: str, event_id: str) -> None:
         preview = {"type": "event_start", "event": {"type": event_type, "id": event_id}}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
+import orjson
 import pytest
 
 from streamer.simulator import Simulator, SimulatorConfig
@@ -172,3 +174,92 @@ async def test_outcome_is_evaluated(simulator: Simulator, sdk: anthropic.AsyncAn
     ends = [e for e in await history(sdk, session.id) if e.type == "span.outcome_evaluation_end"]
 
     assert {outcome_id} == {e.outcome_id for e in ends}
+
+
+async def test_ground_truth_file_matches_memory(tmp_path: Path) -> None:
+    """--ground-truth PATH receives one JSONL line per persisted event, as ground_truth() has."""
+    path = tmp_path / "truth.jsonl"
+    sim = Simulator(SimulatorConfig(speed=2000.0, ground_truth_path=path))
+    async with sim:
+        session_id = await sim.create_session()
+        await wait_for_requires_action(sim, session_id)
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+    assert sim.ground_truth() == lines
+
+
+async def test_interrupt_while_running_ends_the_turn() -> None:
+    """An interrupt during a running turn jumps the queue: the turn ends idle end_turn, and the
+    interrupt is persisted (processed) before that idle."""
+    async with (
+        Simulator(SimulatorConfig(speed=1.0, user_turns=1)) as sim,
+        anthropic.AsyncAnthropic(api_key="k", base_url=sim.base_url, max_retries=0) as sdk,
+    ):
+        session_id = await sim.create_session()
+        await wait_until(lambda: sim.session(session_id).status == "running")
+        await sdk.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
+
+        def types() -> list[str]:
+            return [row["type"] for row in sim.ground_truth(session_id)]
+
+        def idle_after_interrupt() -> bool:
+            seen = types()
+            return (
+                "user.interrupt" in seen
+                and "session.status_idle" in seen[seen.index("user.interrupt") :]
+            )
+
+        await wait_until(idle_after_interrupt)
+        seen = types()
+
+    assert ["user.interrupt", "session.usage", "session.status_idle"] == [
+        t for t in seen[seen.index("user.interrupt") :] if t != "agent.tool_result"
+    ][:3]
+
+
+async def next_cross_posted(sim: Simulator, sdk: anthropic.AsyncAnthropic) -> tuple[str, Any]:
+    """A session blocked on a subagent's cross-posted approval, answering everything else."""
+    for _ in range(40):
+        session_id = await sim.create_session()
+        session = sim.session(session_id)
+        while not (session.autopilot_done and session.status in ("idle", "terminated")):
+            await wait_until(lambda s=session: bool(s.waiting_ids()) or s.autopilot_done)
+            pending = [session.pending[i].event for i in session.waiting_ids()]
+            crossed = [use for use in pending if use.get("session_thread_id")]
+            if crossed:
+                return session_id, crossed[0]
+            if pending:
+                await sdk.beta.sessions.events.send(session_id, events=answers_for(pending))
+                await wait_until(lambda s=session, p=pending: p[0]["id"] not in s.pending)
+    raise AssertionError("no subagent asked for approval")
+
+
+def answers_for(uses: list[dict[str, Any]]) -> list[Any]:
+    return [
+        {"type": "user.custom_tool_result", "custom_tool_use_id": use["id"], "content": []}
+        if use["type"] == "agent.custom_tool_use"
+        else {"type": "user.tool_confirmation", "tool_use_id": use["id"], "result": "allow"}
+        for use in uses
+    ]
+
+
+async def test_thread_stream_carries_the_subagents_tool_result() -> None:
+    """The subagent thread's own stream delivers its tool result once its approval is allowed."""
+    async with (
+        Simulator(SimulatorConfig(scenario="mixed", seed=9, speed=2000.0)) as sim,
+        anthropic.AsyncAnthropic(api_key="k", base_url=sim.base_url, max_retries=0) as sdk,
+    ):
+        session_id, use = await next_cross_posted(sim, sdk)
+        thread_id = use["session_thread_id"]
+        stream = await sdk.beta.sessions.threads.events.stream(thread_id, session_id=session_id)
+        async with stream:
+            pending = [
+                sim.session(session_id).pending[i].event
+                for i in sim.session(session_id).waiting_ids()
+            ]
+            await sdk.beta.sessions.events.send(session_id, events=answers_for(pending))
+            async for event in stream:
+                if event.type == "agent.tool_result" and event.tool_use_id == use["id"]:
+                    break
+
+    assert (False, thread_id) == (event.is_error, use["session_thread_id"])

@@ -209,3 +209,17 @@ def is_json(data: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+async def test_rate_limit_answers_429_with_retry_after() -> None:
+    """With other_rpm=2, the third request within a minute gets 429 and a retry-after."""
+    async with (
+        Simulator(SimulatorConfig(other_rpm=2)) as sim,
+        aiohttp.ClientSession(sim.base_url, headers=BETA_HEADERS) as http,
+    ):
+        seen = []
+        for _ in range(3):
+            async with http.get("/v1/sessions") as response:
+                seen.append((response.status, "retry-after" in response.headers))
+
+    assert [(200, False), (200, False), (429, True)] == seen

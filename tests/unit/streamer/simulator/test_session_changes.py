@@ -113,3 +113,33 @@ async def test_delete_while_running_is_rejected() -> None:
             body = await response.json()
 
     assert (400, "session_running") == (response.status, body["error"]["details"]["error_code"])
+
+
+async def test_budget_pauses_the_session_until_raised(
+    simulator: Simulator, sdk: anthropic.AsyncAnthropic
+) -> None:
+    """A tiny budget: usage snapshot then idle budget_reached; a message is refused (400
+    budget_reached) until the budget is raised."""
+    budget = {"type": "limit", "max_list_cost": {"amount": "1", "currency": "USD"}}
+    session = await sdk.beta.sessions.create(
+        agent="agent_1",
+        environment_id="env_1",
+        budget=budget,  # type: ignore[arg-type]
+    )
+    message = {"type": "user.message", "content": [{"type": "text", "text": "go"}]}
+    await sdk.beta.sessions.events.send(session.id, events=[message])  # type: ignore[list-item]
+    await wait_until(lambda: simulator.session(session.id).paused_at_budget)
+
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await sdk.beta.sessions.events.send(session.id, events=[message])  # type: ignore[list-item]
+    raised = {"type": "limit", "max_list_cost": {"amount": "100000", "currency": "USD"}}
+    await sdk.beta.sessions.update(session.id, budget=raised)  # type: ignore[arg-type]
+    await sdk.beta.sessions.events.send(session.id, events=[message])  # type: ignore[list-item]
+
+    events = [e async for e in sdk.beta.sessions.events.list(session.id)]
+    first_idle = next(i for i, e in enumerate(events) if e.type == "session.status_idle")
+    assert ("budget_reached", "budget_reached", "session.usage") == (
+        refused.value.body["error"]["details"]["error_code"],  # type: ignore[index]
+        events[first_idle].stop_reason.type,
+        events[first_idle - 1].type,
+    )

@@ -6,6 +6,7 @@ import anthropic
 import pytest
 
 from streamer.simulator import Simulator
+from tests.support.simulator import wait_until
 
 
 async def test_create_returns_an_idle_session(sdk: anthropic.AsyncAnthropic) -> None:
@@ -101,3 +102,54 @@ def error_code(error: anthropic.APIStatusError) -> str:
     body = error.body
     assert isinstance(body, dict)
     return str(body["error"]["details"]["error_code"])
+
+
+async def test_initial_events_start_the_session(
+    simulator: Simulator, sdk: anthropic.AsyncAnthropic
+) -> None:
+    """initial_events are processed in order: the session's history starts with them."""
+    message = {"type": "user.message", "content": [{"type": "text", "text": "start"}]}
+    session = await sdk.beta.sessions.create(
+        agent="agent_1",
+        environment_id="env_1",
+        initial_events=[message],  # type: ignore[list-item]
+    )
+
+    await wait_until(lambda: len(simulator.ground_truth(session.id)) > 1)
+
+    assert ["user.message", "session.status_running"] == [
+        row["type"] for row in simulator.ground_truth(session.id)[:2]
+    ]
+
+
+async def test_invalid_initial_events_create_nothing(
+    simulator: Simulator, sdk: anthropic.AsyncAnthropic
+) -> None:
+    """An initial event of another type rejects the whole create (400); no session exists."""
+    confirmation = {"type": "user.tool_confirmation", "tool_use_id": "x", "result": "allow"}
+
+    with pytest.raises(anthropic.BadRequestError):
+        await sdk.beta.sessions.create(
+            agent="agent_1",
+            environment_id="env_1",
+            initial_events=[confirmation],  # type: ignore[list-item]
+        )
+
+    assert [] == (await sdk.beta.sessions.list()).data
+
+
+async def test_prev_page_walks_back_to_the_start(sdk: anthropic.AsyncAnthropic) -> None:
+    """Following prev_page from the last page returns the pages in reverse, ending with a
+    first page whose prev_page is null."""
+    for _ in range(5):
+        await sdk.beta.sessions.create(agent="agent_1", environment_id="env_1")
+    pages = [await sdk.beta.sessions.list(limit=2)]
+    while pages[-1].next_page:
+        pages.append(await sdk.beta.sessions.list(limit=2, page=pages[-1].next_page))
+    back = [pages[-1]]
+    while back[-1].prev_page:
+        back.append(await sdk.beta.sessions.list(limit=2, page=back[-1].prev_page))
+
+    assert [[s.id for s in p.data] for p in reversed(pages)] == [
+        [s.id for s in p.data] for p in back
+    ]
