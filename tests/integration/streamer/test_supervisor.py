@@ -162,3 +162,22 @@ async def test_metrics_and_health_endpoints_answer(
             metrics = await r.text()
 
     assert ([200, 200], True) == (statuses, "agents_streamer_open_streams" in metrics)
+
+
+async def test_no_metric_carries_a_session_id(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """After following sessions (one of them failing), /metrics names no session."""
+    supervisor, sink = supervised
+    session_id = await simulator.create_session()
+    supervisor.follow(session_id)
+    supervisor.follow("sesn_missing")
+    await settled(lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id]))
+    async with (
+        HttpServer(supervisor) as server,
+        aiohttp.ClientSession() as http,
+        http.get(server.url + "/metrics") as r,
+    ):
+        metrics = await r.text()
+
+    assert [] == [line for line in metrics.splitlines() if "sesn_" in line]
