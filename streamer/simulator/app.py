@@ -10,7 +10,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from streamer.simulator import handlers
+from streamer.simulator import handlers, thread_handlers
 from streamer.simulator.appkey import CORE, REQUEST_ID
 from streamer.simulator.config import BETA
 from streamer.simulator.errors import ApiError
@@ -36,6 +36,7 @@ def build_app(core: Core) -> web.Application:
     add("GET", "/v1/sessions/{session_id}/events", handlers.list_events, name="events_list")
     add("POST", "/v1/sessions/{session_id}/events", handlers.send_events, name="send")
     add("GET", "/v1/sessions/{session_id}/events/stream", handlers.stream_events, name="stream")
+    thread_handlers.add_thread_routes(app)
     handlers.add_admin_routes(app)
     return app
 

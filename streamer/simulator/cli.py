@@ -35,4 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from streamer.simulator.runner import serve_forever  # noqa: PLC0415
 
     configure_logging(args.log_level)
-    return asyncio.run(serve_forever(args))
+    try:
+        import uvloop  # noqa: PLC0415 - optional extra `sim`: a faster event loop for load
+    except ImportError:
+        return asyncio.run(serve_forever(args))
+    code: int = uvloop.run(serve_forever(args))
+    return code

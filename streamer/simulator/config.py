@@ -35,3 +35,4 @@ class SimulatorConfig(BaseModel):
     webhook_secret: SecretStr | None = None
     max_body_bytes: int = 8 * 1024 * 1024
     max_buffered_frames: int = 50_000
+    max_buffered_bytes: int = 1024 * 1024

@@ -63,8 +63,10 @@ class Core:
             environment_id=environment_id or "env_01simulator",
             title=title,
             metadata=check_metadata(metadata or {}),
+            primary_thread_id=self.ids.new("sthr_"),
         )
         self.registry.add(session)
+        self._notify(session, "session.created")
         self._start_engine(session, autopilot)
         return session.id
 

@@ -42,6 +42,7 @@ class FaultSpec:
     malformed_every: int = 0
     invalid_utf8_every: int = 0
     drop_live: bool = False
+    webhook_bad_signature: bool = False
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultSpec:

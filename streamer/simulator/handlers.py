@@ -122,7 +122,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     deltas = array(request, "event_deltas")
     if len(deltas) > 100 or not set(deltas) <= DELTA_TYPES:
         raise invalid("event_deltas[] accepts agent.message and agent.thinking", "invalid_deltas")
-    connection = session.hub.open(frozenset(deltas), core.config.max_buffered_frames)
+    config = core.config
+    connection = session.hub.open(
+        frozenset(deltas), config.max_buffered_frames, config.max_buffered_bytes
+    )
     if session.status == "terminated" or session.archived_at is not None:
         connection.close()  # nothing more will happen: an empty stream that ends at once
     faults = core.faults.take_stream(session.id)
@@ -135,6 +138,7 @@ def add_admin_routes(app: web.Application) -> None:
     """`/_sim/…`: the programmatic API for out-of-process users (no auth; loopback only)."""
     add = app.router.add_route
     add("GET", "/_sim/ground_truth", admin_ground_truth)
+    add("GET", "/_sim/stats", admin_stats)
     add("POST", "/_sim/faults", admin_faults)
     add("DELETE", "/_sim/faults", admin_clear_faults)
     add("POST", "/_sim/sessions", admin_create_session)
@@ -145,6 +149,10 @@ async def admin_ground_truth(request: web.Request) -> web.Response:
     truth = request.app[CORE].truth
     body = truth.jsonl(request.query.get("session_id"))
     return web.Response(body=body, content_type="application/x-ndjson")
+
+
+async def admin_stats(request: web.Request) -> web.Response:
+    return json(request.app[CORE].registry.stats())
 
 
 async def admin_faults(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from streamer.simulator.faults import Faults
 from streamer.simulator.ground_truth import GroundTruth
 from streamer.simulator.pages import decode_cursor, encode_cursor
 from streamer.simulator.session import SimSession
-from streamer.simulator.store import StoredEvent, TimeWindow, list_body, sse_frame
+from streamer.simulator.store import StoredEvent, TimeWindow, compact_json, list_body, sse_frame
 
 # Called after each persisted event: (session, event) — webhooks and metrics hook in here.
 Listener = Callable[[SimSession, dict[str, Any]], None]
@@ -45,6 +45,7 @@ class Registry:
         self.ordered: list[SimSession] = []
         self.listeners: list[Listener] = []
         self.resource_listeners: list[ResourceListener] = []
+        self.persisted = 0
 
     def add(self, session: SimSession) -> None:
         self.sessions[session.id] = session
@@ -58,13 +59,14 @@ class Registry:
 
     def persist(self, session: SimSession, event: dict[str, Any]) -> dict[str, Any]:
         """Stamp, append to history, record as ground truth, stream live (unless faulted)."""
-        if not event.get("id"):
+        if event.get("id") is None:  # an explicit "" is kept: the API's empty-id interrupt quirk
             event["id"] = self.ids.new("sevt_")
         if not event.get("processed_at"):
             event["processed_at"] = self.clock.stamp()
-        body = orjson.dumps(event)
+        body = compact_json(event)
         stored = StoredEvent(event["id"], str(event.get("type")), event["processed_at"], body)
         session.log.append(stored)
+        self.persisted += 1
         self.truth.record(session.id, stored.id, stored.type, stored.processed_at)
         if not self.faults.drop_live(session.id):
             session.hub.publish(sse_frame(stored.type, body))
@@ -125,6 +127,14 @@ class Registry:
         remaining = range(last, len(items) if forward > 0 else -1, forward)
         more = any(matches(items[p]) for p in remaining)
         return [items[p] for p in found], found[0] - forward, last if more else None
+
+    def stats(self) -> dict[str, int]:
+        """Counters for benchmarks: sessions, persisted events, open stream connections."""
+        return {
+            "sessions": len(self.sessions),
+            "events_persisted": self.persisted,
+            "connections": sum(len(s.hub.connections) for s in self.ordered),
+        }
 
     def require_writable(self, session: SimSession) -> None:
         if session.archived_at is not None:

@@ -19,6 +19,7 @@ from streamer.simulator.engine.pacing import Pacer
 from streamer.simulator.engine.scenarios import shape_for
 from streamer.simulator.faults import Faults
 from streamer.simulator.session import SimSession
+from streamer.simulator.webhooks import Webhooks, new_secret
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,22 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.port = 0
+        secret = self.config.webhook_secret
+        self.webhook_secret = (
+            secret.get_secret_value()
+            if secret is not None
+            else new_secret(random.Random(f"webhooks:{self.config.seed}"))  # noqa: S311
+        )
+        self.webhooks = Webhooks(
+            self.config.webhook_urls,
+            self.webhook_secret,
+            ids=self.core.ids,
+            clock=self.core.clock,
+            faults=self.core.faults,
+            speed=self.config.speed,
+        )
+        self.core.registry.listeners.append(self.webhooks.on_event)
+        self.core.registry.resource_listeners.append(self.webhooks.notify)
 
     @property
     def base_url(self) -> str:
@@ -54,6 +71,7 @@ class Simulator:
         if self._runner is not None:
             return
         self.core.truth.start()
+        await self.webhooks.start()
         runner = web.AppRunner(build_app(self.core), handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port, backlog=4096)
@@ -79,6 +97,7 @@ class Simulator:
         if runner is not None:
             await runner.cleanup()
             log.info("simulator_stopped", port=self.port)
+        await self.webhooks.stop()
         self.core.truth.stop()
 
     async def __aenter__(self) -> Simulator:

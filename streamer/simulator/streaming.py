@@ -8,7 +8,7 @@ import contextlib
 from aiohttp import web
 
 from streamer.simulator.faults import FaultSpec
-from streamer.simulator.sse import PING_FRAME, Connection, Hub
+from streamer.simulator.sse import PING_FRAME, Connection, Hub, chunk
 
 ERROR_FRAME = (
     b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
@@ -68,12 +68,29 @@ async def serve(
     )
     try:
         await response.prepare(request)
-        await _pump(response, connection, FaultyWriter(faults), ping_secs)
+        if faults is None and request.transport is not None:
+            chunked = response.headers.get("transfer-encoding") == "chunked"
+            connection.go_direct(request.transport, chunked=chunked)
+            await _ping_direct(connection, ping_secs)
+        else:
+            await _pump(response, connection, FaultyWriter(faults), ping_secs)
     except ConnectionResetError:
         pass  # the client went away; nothing to clean up beyond the hub
     finally:
         hub.discard(connection)
     return response
+
+
+async def _ping_direct(connection: Connection, ping_secs: float) -> None:
+    """A direct connection's task only pings (when the stream was quiet) and waits for close."""
+    ping = chunk(PING_FRAME) if connection.chunked else PING_FRAME
+    while not connection.closed:
+        connection.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(connection.wake.wait(), timeout=ping_secs)
+        if not connection.closed:
+            connection.write(ping)
+    connection.flush()  # what was published before the close still goes out
 
 
 async def _pump(

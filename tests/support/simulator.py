@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import anthropic
@@ -119,3 +120,31 @@ async def open_session(http: aiohttp.ClientSession, *, ask: bool = False) -> str
     body = {"agent": agent, "environment_id": "env_01test"}
     async with http.post("/v1/sessions", json=body) as response:
         return str((await response.json())["id"])
+
+
+async def answer_everything(
+    simulator: Simulator, client: anthropic.AsyncAnthropic, session_id: str
+) -> None:
+    """A minimal approval bot over the SDK: allow every pending tool use, answer custom tools,
+    until the session's simulated user is done and the session rests (idle or terminated)."""
+    session = simulator.session(session_id)
+    answered: set[str] = set()
+    deadline = asyncio.get_running_loop().time() + 60
+    while not (
+        session.autopilot_done and session.status in ("idle", "terminated") and not session.pending
+    ):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("session did not come to rest")
+        pending = [i for i in session.waiting_ids() if i not in answered]
+        if pending:
+            page = await client.beta.sessions.events.list(session_id, limit=1000)
+            kinds = {e.id: e.type for e in page.data}
+            answers: list[Any] = [
+                {"type": "user.custom_tool_result", "custom_tool_use_id": i, "content": []}
+                if kinds[i] == "agent.custom_tool_use"
+                else {"type": "user.tool_confirmation", "tool_use_id": i, "result": "allow"}
+                for i in pending
+            ]
+            answered.update(pending)
+            await client.beta.sessions.events.send(session_id, events=answers)
+        await asyncio.sleep(0.005)

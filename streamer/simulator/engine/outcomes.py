@@ -28,8 +28,9 @@ async def evaluate(turn: Turn, outcome: dict[str, Any]) -> None:
             return
         try:
             await turn.work()
-        except TurnEndedError:
-            await _end(turn, start["id"], ids, "interrupted", record)
+        except TurnEndedError as ended:
+            interrupted = ended.stop_reason == {"type": "end_turn"}
+            await _end(turn, start["id"], ids, "interrupted" if interrupted else "failed", record)
             raise
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from streamer.simulator.engine.tools import tool_input
 from streamer.simulator.session import SimThread
-from streamer.simulator.store import StoredEvent, sse_frame
+from streamer.simulator.store import StoredEvent, compact_json, sse_frame
 
 if TYPE_CHECKING:
     from streamer.simulator.engine.turns import Turn
@@ -59,7 +57,7 @@ class SubagentWork:
         registry = self.turn.registry
         event.setdefault("id", registry.ids.new("sevt_"))
         event.setdefault("processed_at", registry.clock.stamp())
-        body = orjson.dumps(event)
+        body = compact_json(event)
         self.thread.log.append(StoredEvent(event["id"], event["type"], event["processed_at"], body))
         self.thread.hub.publish(sse_frame(event["type"], body))
         return event

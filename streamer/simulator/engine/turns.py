@@ -64,7 +64,8 @@ class Turn:
         self.shape = shape
 
     async def emit(self, event: dict[str, Any]) -> dict[str, Any]:
-        await self.pacer.admit()
+        if self.pacer.rate_eps:
+            await self.pacer.admit()
         return self.registry.persist(self.session, event)
 
     async def think(self, secs: float | None = None) -> None:
