@@ -28,8 +28,8 @@ KAFKA_LOCAL = ROOT / "deploy" / "kafka" / "kafka-local"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sessions", type=int, default=30, help="simulated sessions to start")
-    parser.add_argument("--scenario", default="coding", help="simulator scenario")
-    parser.add_argument("--speed", type=float, default=5.0, help="simulator speed-up factor")
+    parser.add_argument("--scenario", default="load", help="simulator scenario (load: steady)")
+    parser.add_argument("--speed", type=float, default=2.0, help="simulator speed-up factor")
     parser.add_argument("--data-dir", type=Path, default=Path(".demo"), help="local state")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: ^C)")
 
@@ -103,7 +103,10 @@ async def _service(base_url: str, bootstrap: str, args: argparse.Namespace) -> A
     from streamer.kafka.settings import SinkSettings  # noqa: PLC0415
     from streamer.service import Service  # noqa: PLC0415
 
-    settings = load_settings(base_url=base_url, discovery_interval_secs=2.0, http_port=0)
+    overrides: dict[str, Any] = {"base_url": base_url, "discovery_interval_secs": 2.0}
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        overrides["api_key"] = "sk-demo-simulator"  # the simulator accepts any key
+    settings = load_settings(http_port=0, **overrides)
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     sink = SinkSettings(
         transactional_id=f"agents-streamer-demo-{os.getpid()}", api_base_url=base_url

@@ -69,11 +69,7 @@ async def _main(service: Any, args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with service:
-        if args.until_finished:
-            await service.wait_finished_or(stop)
-        else:
-            await stop.wait()
-    return 0
+        return int(await service.wait(stop, until_finished=args.until_finished))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class Service:
             port=settings.http_port,
             webhook_path=settings.webhook_path,
             verifier=verifier,
+            ready=lambda: self.supervisor.ready and not self.failed,
         )
         self._started = False
 
@@ -102,11 +103,23 @@ class Service:
     ) -> None:
         await self.stop()
 
-    async def wait_finished_or(self, stop: asyncio.Event) -> None:
-        """Return when `stop` is set or no follower is left running."""
-        while not stop.is_set() and self.supervisor.followed:
+    @property
+    def failed(self) -> bool:
+        """The sink failed for good (e.g. fenced by another instance): the process must exit."""
+        return self.sink.failure is not None
+
+    async def wait(self, stop: asyncio.Event, *, until_finished: bool = False) -> int:
+        """Return 0 when `stop` is set (or, with `until_finished`, no follower is left running);
+        1 as soon as the sink has failed for good."""
+        while not stop.is_set():
+            if self.failed:
+                log.error("sink_failed_exiting")
+                return 1
+            if until_finished and not self.supervisor.followed:
+                return 0
             try:
                 async with asyncio.timeout(0.5):
                     await stop.wait()
             except TimeoutError:
                 pass
+        return 0

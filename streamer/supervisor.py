@@ -1,9 +1,11 @@
 """The `Supervisor` owns one follower task per followed session.
 
 Sessions come from explicit ids, the `follow` admin call, webhooks, and discovery (polling
-`GET /v1/sessions` for live statuses at an interval). One session's failure never touches another:
-each follower is its own task, its end is recorded (finished, fatal or crashed) and nothing else
-is affected. Sessions whose checkpoint says they finished are not followed again.
+`GET /v1/sessions` for live statuses at an interval; with discovery, every session with an
+unfinished checkpoint is resumed too, as it may have ended while no one was following). One
+session's failure never touches another: each follower is its own task, its end is recorded
+(finished, fatal or crashed) and nothing else is affected. Sessions whose checkpoint says they
+finished are not followed again.
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ class Supervisor:
         self._started = True
         for session_id in session_ids:
             self.follow(session_id)
+        if self._discovery_interval is not None:
+            # Sessions this instance was following when it stopped: they may have ended since,
+            # and then discovery (live statuses only) would never find their last events.
+            for session_id, checkpoint in self._checkpoints.items():
+                if not checkpoint.finished:
+                    self.follow(session_id)
         if self._discovery_interval is not None:
             self._discovery = asyncio.create_task(self._discover_forever(), name="discovery")
 

@@ -21,6 +21,7 @@ from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 from streamer.simulator import Simulator, SimulatorConfig
+from streamer.simulator.engine.lifecycle_events import terminate
 from tests.support.flow import injecting
 from tests.support.kafka import LocalKafka, unique_name
 from tests.support.truth import read_topic, topic_by_session, truth_by_session
@@ -219,3 +220,24 @@ async def test_kill_9_and_restart(sim: Simulator, kafka_bootstrap: str, tmp_path
         code = await asyncio.wait_for(second.wait(), timeout=60)
 
     assert (truth, 0) == (on_topic, code), log.read_text()[-3000:]
+
+
+async def test_session_that_ended_while_down_is_caught_up(
+    sim: Simulator, kafka_bootstrap: str
+) -> None:
+    """A session terminated while no streamer ran still gets its last events after a restart."""
+    session_id = await sim.create_session()
+    kafka = _kafka(kafka_bootstrap)
+    sink = _sink(sim.base_url)
+    settings = load_settings(base_url=sim.base_url, **FAST_FOLLOW)
+    async with Service(settings, kafka=kafka, sink_settings=sink):
+        await _topic(kafka, await _settled_truth(sim, [session_id]))
+    sim.inject(session_id, {"type": "test.while_down"})
+    # Terminated for real (status too), so discovery no longer lists it.
+    await terminate(sim.session(session_id), sim.core.registry)
+    async with Service(settings, kafka=kafka, sink_settings=sink) as service:
+        truth = await _settled_truth(sim, [session_id])
+        on_topic = await _topic(kafka, truth)
+        ended = await settled(lambda: dict(service.supervisor.ended), done=bool)
+
+    assert (truth, {session_id: "finished"}) == (on_topic, ended)

@@ -182,3 +182,18 @@ async def test_every_event_once_in_order_despite_faults(
         published = await _matches_truth(simulator, sink, session_id)
 
     assert _truth(simulator, session_id) == published
+
+
+async def test_slow_sink_stops_reading_and_nothing_is_lost_when_it_recovers(
+    simulator: Simulator, client: ApiClient
+) -> None:
+    """With the sink blocked the follower holds at its bound; released, it delivers everything."""
+    sink = InMemorySink(max_buffered=5)
+    session_id = await simulator.create_session()
+    async with following(client, sink, session_id):
+        await inject_burst(simulator, session_id, count=40, per_second=400)
+        held = await settled(lambda: len(sink.events), done=lambda n: n == 5)
+        sink.drain(10_000)
+        published = await _matches_truth(simulator, sink, session_id)
+
+    assert (5, _truth(simulator, session_id)) == (held, published)

@@ -162,3 +162,43 @@ async def test_metrics_and_health_endpoints_answer(
             metrics = await r.text()
 
     assert ([200, 200], True) == (statuses, "agents_streamer_open_streams" in metrics)
+
+
+async def test_no_metric_carries_a_session_id(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """After following sessions (one of them failing), /metrics names no session."""
+    supervisor, sink = supervised
+    session_id = await simulator.create_session()
+    supervisor.follow(session_id)
+    supervisor.follow("sesn_missing")
+    await settled(lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id]))
+    async with (
+        HttpServer(supervisor) as server,
+        aiohttp.ClientSession() as http,
+        http.get(server.url + "/metrics") as r,
+    ):
+        metrics = await r.text()
+
+    assert [] == [line for line in metrics.splitlines() if "sesn_" in line]
+
+
+async def test_simulator_webhooks_attach_sessions(unused_tcp_port: int) -> None:
+    """Signed webhooks delivered by the simulator make the streamer follow new sessions."""
+    from streamer.simulator import SimulatorConfig
+
+    url = f"http://127.0.0.1:{unused_tcp_port}/webhooks"
+    config = SimulatorConfig(speed=200.0, webhook_urls=(url,), webhook_secret=SECRET)
+    sink = InMemorySink()
+    async with (
+        Simulator(config) as sim,
+        ApiClient(sim.base_url, SecretStr("sk-test")) as client,
+        Supervisor(client, sink, FAST) as supervisor,
+        HttpServer(supervisor, port=unused_tcp_port, verifier=WebhookVerifier(SECRET)),
+    ):
+        session_ids = [await sim.create_session() for _ in range(3)]
+        published = await settled(
+            lambda: _published(sink), done=lambda p: p == _truth(sim, session_ids)
+        )
+
+    assert _truth(sim, session_ids) == published

@@ -1,0 +1,32 @@
+"""The `streamer run` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from streamer.cli import build_parser
+
+
+def test_run_without_api_key_against_the_real_api_is_a_usage_error() -> None:
+    """No ANTHROPIC_API_KEY and the default base URL: exit 2 with a clear message."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    result = subprocess.run(
+        [sys.executable, "-m", "streamer", "run", "--session", "sesn_1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+
+    assert (2, "streamer run: ANTHROPIC_API_KEY is not set\n") == (result.returncode, result.stdout)
+
+
+def test_run_flags_become_setting_overrides() -> None:
+    """Repeated --session flags and --no-discover parse into the run namespace."""
+    args = build_parser().parse_args(
+        ["run", "--session", "sesn_a", "--session", "sesn_b", "--no-discover", "--http-port", "0"]
+    )
+
+    assert (["sesn_a", "sesn_b"], False, 0) == (args.session_ids, args.discover, args.http_port)
