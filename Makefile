@@ -35,6 +35,12 @@ test: install ## Run the whole test suite against a real local Kafka (started an
 demo: install ## Local Kafka + simulator + streamer + consumers, live until Ctrl-C
 	$(BIN)/python -m streamer demo
 
+simulate: install ## Serve the API simulator on :8080 (100 coding sessions) until Ctrl-C
+	$(BIN)/streamer simulate --port 8080 --sessions 100 --scenario coding --speed 5
+
+bench-sim: install ## Simulator load benchmark (see docs/BENCHMARKS.md)
+	$(BIN)/python bench/simulator_load.py --sessions 2500 --connections 10000 --workers 2 --rate 25000 --duration 15
+
 kafka-start: install ## Start the local broker (prints its bootstrap address)
 	$(KAFKA_LOCAL) start
 
@@ -45,4 +51,4 @@ clean: ## Remove the virtualenv, caches and the local broker's data
 	-$(KAFKA_LOCAL) stop
 	rm -rf $(VENV) deploy/kafka/target deploy/kafka/.data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lint format test demo kafka-start kafka-stop clean
+.PHONY: help install lint format test demo simulate bench-sim kafka-start kafka-stop clean
