@@ -32,6 +32,12 @@ class SinkSettings(BaseSettings):
     # latency includes this wait.
     commit_interval_ms: int = Field(default=50, ge=1)
     max_batch_events: int = Field(default=5000, ge=1)
+    # Events someone waits on (an approval bot, a person): their arrival starts a transaction at
+    # once instead of at the end of the interval. Transactions stay sequential, so under load this
+    # only shortens the wait; it cannot make more than one transaction per round trip.
+    flush_now_types: frozenset[str] = frozenset(
+        {"agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use", "session.status_idle"}
+    )
     # The bounded buffer in front of the flusher: `publish` waits when either bound is reached.
     buffer_max_events: int = Field(default=20000, ge=1)
     buffer_max_bytes: int = Field(default=64 * MIB, ge=1)

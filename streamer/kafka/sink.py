@@ -164,6 +164,8 @@ class KafkaSink:
             metrics.ERRORS.labels(reason="queued_echo").inc()
             return
         await self._put(event)
+        if event.type in self.settings.flush_now_types:
+            self._wake.set()
 
     async def finish(self, session_id: str) -> None:
         """Mark the session finished in its checkpoint, after all its buffered events."""

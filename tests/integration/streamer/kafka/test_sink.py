@@ -171,3 +171,28 @@ async def test_previews_go_to_the_deltas_topic_when_enabled(
     )
 
     assert ("sesn_a", preview) == (record.key, record.value)
+
+
+async def test_an_event_someone_waits_on_commits_without_waiting_for_the_interval(
+    make_sink: SinkFactory, kafka_settings: KafkaSettings
+) -> None:
+    """A gated tool use starts its transaction at once, taking earlier events along."""
+    settings = sink_settings(commit_interval_ms=600_000)  # the interval alone would take 10 min
+    waited_on = SessionEvent(
+        "sesn_a",
+        "sevt_2",
+        "agent.tool_use",
+        "2026-04-07T04:27:40.102Z",
+        b'{"type":"agent.tool_use","id":"sevt_2","evaluated_permission":"ask"}',
+    )
+    async with make_sink(settings) as sink:
+        await sink.publish(make_event("sesn_a", 1))
+        await sink.publish(waited_on)
+        records = await read_topic(
+            kafka_settings.bootstrap_servers,
+            kafka_settings.events_topic,
+            expected=2,
+            timeout_s=120,
+        )
+
+    assert ["sevt_sesn_a_000001", "sevt_2"] == [r.headers["ce_id"].decode() for r in records]
