@@ -24,7 +24,7 @@ from streamer.simulator import Simulator, SimulatorConfig
 from streamer.simulator.engine.lifecycle_events import terminate
 from tests.support.flow import injecting
 from tests.support.kafka import LocalKafka, unique_name
-from tests.support.truth import read_topic, topic_by_session, truth_by_session
+from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session
 from tests.support.waiting import settled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -119,7 +119,7 @@ async def test_stream_and_http_faults_lose_and_double_nothing(
         truth = await _settled_truth(sim, session_ids)
         on_topic = await _topic(kafka, truth)
 
-    assert truth == on_topic
+    assert truth == on_topic, mismatch(truth, on_topic)
 
 
 async def test_oversized_event_goes_to_the_dead_letter_topic(
@@ -167,7 +167,7 @@ async def test_broker_restart_mid_run(sim: Simulator, tmp_path: Path) -> None:
     finally:
         await asyncio.to_thread(broker.stop)
 
-    assert truth == on_topic
+    assert truth == on_topic, mismatch(truth, on_topic)
 
 
 def _subprocess_env(sim: Simulator, kafka: KafkaSettings, tx: str) -> dict[str, str]:

@@ -97,3 +97,21 @@ def truth_by_session(
         for t in truth
         if wanted is None or t["session_id"] in wanted
     )
+
+
+def mismatch(truth: Mapping[str, list[str]], on_topic: Mapping[str, list[str]]) -> str:
+    """A short account of how the topic differs from the truth: missing, doubled, reordered."""
+    lines = []
+    for session_id in sorted(set(truth) | set(on_topic)):
+        want, got = truth.get(session_id, []), on_topic.get(session_id, [])
+        if want == got:
+            continue
+        missing = [i for i in want if i not in set(got)]
+        doubled = sorted({i for i in got if got.count(i) > 1})
+        extra = [i for i in got if i not in set(want)]
+        lines.append(
+            f"{session_id}: want {len(want)} got {len(got)}; missing {len(missing)} "
+            f"(first {missing[:3]}), doubled {len(doubled)}, extra {len(extra)}, "
+            f"same set in other order: {sorted(want) == sorted(got)}"
+        )
+    return "\n".join(lines)
