@@ -1,10 +1,12 @@
-"""`streamer demo`: local Kafka + the simulator (or the real API) + the streamer, shown live.
+"""`streamer demo`: local Kafka + the simulator (or the real API) + the streamer + the approval
+bot, shown live.
 
 Starts what is missing — a local broker via `deploy/kafka/kafka-local` unless
 `KAFKA_BOOTSTRAP_SERVERS` is set, the simulator in-process unless `ANTHROPIC_API_KEY` is set —
-runs the streamer on a few dozen sessions and prints, every second, the sessions followed, the
-events per second reaching Kafka (read back `read_committed`) and a tail of recent events. Ctrl-C
-stops everything it started.
+runs the streamer on a few dozen sessions and the approval bot (`streamer consume approvals`, a
+separate process, with `deploy/policies/example.toml`) and prints, every second, the sessions
+followed, the events per second reaching Kafka (read back `read_committed`), the bot's decisions
+(from `agents.approvals`) and a tail of recent events. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -24,12 +27,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_LOCAL = ROOT / "deploy" / "kafka" / "kafka-local"
+DEMO_POLICY = ROOT / "deploy" / "policies" / "example.toml"
+SIMULATOR_KEY = "sk-demo-simulator"  # the simulator accepts any key
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sessions", type=int, default=30, help="simulated sessions to start")
-    parser.add_argument("--scenario", default="load", help="simulator scenario (load: steady)")
-    parser.add_argument("--speed", type=float, default=2.0, help="simulator speed-up factor")
+    parser.add_argument(
+        "--scenario", default="coding", help="simulator scenario (coding: tool approvals)"
+    )
+    parser.add_argument("--speed", type=float, default=5.0, help="simulator speed-up factor")
+    parser.add_argument("--policy", type=Path, default=DEMO_POLICY, help="the bot's policy")
+    parser.add_argument(
+        "--escalation-timeout-secs",
+        type=float,
+        default=30.0,
+        help="escalations nobody decides are denied after this long (keeps sessions moving)",
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".demo"), help="local state")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: ^C)")
 
@@ -38,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from streamer.logs import configure_logging  # noqa: PLC0415 - keep `streamer --help` light
 
     configure_logging("warning")
+    # The demo subscribes to agents.approvals before the bot's first decision creates it; aiokafka
+    # reports that as an error every metadata refresh. Nothing else of aiokafka's matters here.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     return asyncio.run(_demo(args))
 
 
@@ -52,7 +69,8 @@ async def _demo(args: argparse.Namespace) -> int:
         bootstrap = stack.enter_context(_kafka(args.data_dir))
         base_url = await stack.enter_async_context(_api(args))
         service = await stack.enter_async_context(_service(base_url, bootstrap, args))
-        await _show(service, bootstrap, stop)
+        bot_url = stack.enter_context(_approval_bot(base_url, bootstrap, args))
+        await _show(service, bootstrap, bot_url, stop)
     print("demo: stopped everything it started")  # noqa: T201
     return 0
 
@@ -105,7 +123,7 @@ async def _service(base_url: str, bootstrap: str, args: argparse.Namespace) -> A
 
     overrides: dict[str, Any] = {"base_url": base_url, "discovery_interval_secs": 2.0}
     if not os.environ.get("ANTHROPIC_API_KEY"):
-        overrides["api_key"] = "sk-demo-simulator"  # the simulator accepts any key
+        overrides["api_key"] = SIMULATOR_KEY
     settings = load_settings(http_port=0, **overrides)
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     sink = SinkSettings(
@@ -116,30 +134,99 @@ async def _service(base_url: str, bootstrap: str, args: argparse.Namespace) -> A
         yield service
 
 
-async def _show(service: Any, bootstrap: str, stop: asyncio.Event) -> None:
+@contextlib.contextmanager
+def _approval_bot(base_url: str, bootstrap: str, args: argparse.Namespace) -> Any:
+    """`streamer consume approvals` as a child process; yields its HTTP address."""
+    port = _free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ANTHROPIC_BASE_URL": base_url}
+    env.setdefault("ANTHROPIC_API_KEY", SIMULATOR_KEY)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "streamer", "consume", "approvals", "--policy",
+               str(args.policy), "--http-port", str(port), "--log-level", "warning",
+               "--escalation-timeout-secs", str(args.escalation_timeout_secs)]  # fmt: skip
+    with (args.data_dir / "approvals.log").open("ab") as log:
+        bot = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: S603
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        bot.terminate()
+        try:
+            bot.wait(30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            bot.wait()
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _show(service: Any, bootstrap: str, bot_url: str, stop: asyncio.Event) -> None:
     from aiokafka import AIOKafkaConsumer  # noqa: PLC0415
 
+    kafka = service.sink.kafka
     consumer = AIOKafkaConsumer(
-        service.sink.kafka.events_topic,
+        kafka.events_topic,
+        kafka.approvals_topic,
         bootstrap_servers=bootstrap,
         isolation_level="read_committed",
         auto_offset_reset="latest",
     )
     await consumer.start()
-    tail: deque[str] = deque(maxlen=8)
-    window: deque[tuple[float, int]] = deque(maxlen=5)
-    total = 0
+    view = _View(bot_url)
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=1000)
             for messages in batches.values():
                 for message in messages:
-                    total += 1
-                    tail.append(_describe(message))
-            window.append((time.monotonic(), total))
-            _render(len(service.supervisor.followed), _rate(window), total, tail)
+                    view.add(message, is_audit=message.topic == kafka.approvals_topic)
+            view.render(len(service.supervisor.followed))
     finally:
         await consumer.stop()
+
+
+class _View:
+    """What the demo prints: counts, rates and tails of events and approval decisions."""
+
+    def __init__(self, bot_url: str) -> None:
+        self.bot_url = bot_url
+        self.tail: deque[str] = deque(maxlen=8)
+        self.decisions: deque[str] = deque(maxlen=4)
+        self.outcomes: dict[str, int] = {}
+        self.window: deque[tuple[float, int]] = deque(maxlen=5)
+        self.total = 0
+
+    def add(self, message: Any, *, is_audit: bool) -> None:
+        if not is_audit:
+            self.total += 1
+            self.tail.append(_describe(message))
+            return
+        import orjson  # noqa: PLC0415
+
+        audit = orjson.loads(message.value)
+        self.outcomes[audit["outcome"]] = self.outcomes.get(audit["outcome"], 0) + 1
+        rule = audit["rule"] or "-"
+        self.decisions.append(f"{audit['outcome']:<10} {audit['tool']:<10} rule: {rule}")
+
+    def render(self, followed: int) -> None:
+        self.window.append((time.monotonic(), self.total))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "none yet"
+        rate = _rate(self.window)
+        lines = [
+            f"sessions: {followed}  events/s into Kafka: {rate:,.0f}  total: {self.total:,}",
+            f"approval bot decisions: {counts}",
+            *(f"  {line}" for line in self.decisions),
+            f"  escalations: streamer approvals --url {self.bot_url} list",
+            "recent events (read_committed):",
+            *(f"  {line}" for line in self.tail),
+            "Ctrl-C to stop",
+        ]
+        clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() else ""
+        print(clear + "\n".join(lines), flush=True)  # noqa: T201
 
 
 def _describe(message: Any) -> str:
@@ -152,14 +239,3 @@ def _rate(window: deque[tuple[float, int]]) -> float:
         return 0.0
     (t0, n0), (t1, n1) = window[0], window[-1]
     return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-
-
-def _render(followed: int, rate: float, total: int, tail: deque[str]) -> None:
-    lines = [
-        f"sessions followed: {followed}   events/s into Kafka: {rate:,.0f}   total: {total:,}",
-        "recent events (read_committed):",
-        *(f"  {line}" for line in tail),
-        "Ctrl-C to stop",
-    ]
-    clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() else ""
-    print(clear + "\n".join(lines), flush=True)  # noqa: T201
