@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -244,9 +243,8 @@ class Follower:
             thread_id=thread if isinstance(thread, str) and thread else None,
             agent_id=self._agent_id or None,
         )
-        started = time.perf_counter()
         await self._sink.publish(record)
-        telemetry.published(len(event.raw), time.perf_counter() - started)
+        telemetry.published(len(event.raw))
         if processed_at == self._watermark:
             self._boundary.add(key)
         else:
