@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streamer.resource import AsyncResource
+
 
 async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -16,7 +18,7 @@ async def _healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-class HttpServer:
+class HttpServer(AsyncResource):
     """An aiohttp server on loopback (by default); `port` is known after `start`."""
 
     def __init__(self, host: str, port: int, routes: Iterable[web.RouteDef] = ()) -> None:
@@ -44,10 +46,3 @@ class HttpServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> HttpServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()

@@ -24,6 +24,7 @@ from consumers.errors import BadRecordError, ConsumerError
 from consumers.gate import Gate
 from consumers.settings import RunnerSettings
 from streamer.kafka.config import KafkaSettings
+from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
         await self._runner.partitions_assigned(assigned)
 
 
-class Runner:
+class Runner(AsyncResource):
     """One consumer, its consumer group membership, its dead-letter producer; `async with`."""
 
     def __init__(
@@ -71,13 +72,6 @@ class Runner:
         self._idle = asyncio.Event()  # set while `run` is not running
         self._idle.set()
         self._started = False
-
-    async def __aenter__(self) -> Runner:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start the consumer's resources, the dead-letter producer, and join the group."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import orjson
 import structlog
@@ -13,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from streamer import telemetry
+from streamer.resource import AsyncResource
 from streamer.supervisor import Supervisor
 from streamer.webhooks import WebhookError, WebhookVerifier
 
@@ -23,7 +22,7 @@ _SESSION_ID = re.compile(r"^sesn_[A-Za-z0-9_-]{1,128}$")
 _NOT_FOLLOWABLE = frozenset({"session.deleted", "session.archived", "session.status_terminated"})
 
 
-class HttpServer:
+class HttpServer(AsyncResource):
     """An aiohttp server bound to `host:port` (port 0 picks a free one). `stop` is safe twice."""
 
     def __init__(
@@ -68,15 +67,6 @@ class HttpServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = generate_latest(REGISTRY)

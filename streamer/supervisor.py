@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Self
 
 import structlog
 
@@ -21,12 +19,13 @@ from streamer import telemetry
 from streamer.api import ApiClient, ApiError
 from streamer.events import Checkpoint
 from streamer.follower import Follower, FollowerFatalError, FollowerSettings, agent_id_of
+from streamer.resource import AsyncResource
 from streamer.sink import Sink
 
 log = structlog.get_logger("streamer.supervisor")
 
 
-class Supervisor:
+class Supervisor(AsyncResource):
     """Starts, tracks and stops followers. `stop` is safe twice."""
 
     def __init__(
@@ -83,15 +82,6 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         telemetry.FOLLOWED.set(0)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def follow(self, session_id: str, agent_id: str | None = None) -> bool:
         """Start following `session_id` unless it is followed already or has ended.

@@ -10,6 +10,7 @@ import orjson
 
 from consumers.approvals.config import ApprovalSettings
 from consumers.approvals.errors import ApiError
+from streamer.resource import AsyncResource
 
 BETA = "managed-agents-2026-04-01"
 
@@ -22,7 +23,7 @@ class Sent(enum.Enum):
     REFUSED = "refused"  # another 4xx: not pending (answered, interrupted) or invalid
 
 
-class ApiClient:
+class ApiClient(AsyncResource):
     """An aiohttp session with the API's headers; `start`/`stop`, `async with`."""
 
     def __init__(self, settings: ApprovalSettings) -> None:
@@ -47,13 +48,6 @@ class ApiClient:
         http, self._http = self._http, None
         if http is not None:
             await http.close()
-
-    async def __aenter__(self) -> ApiClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def send_confirmation(
         self, session_id: str, tool_use_id: str, result: str, deny_message: str | None

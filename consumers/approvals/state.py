@@ -18,11 +18,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from consumers.approvals.model import TERMINAL, Entry
 from streamer.kafka.config import KafkaSettings
+from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
 
 
-class StateStore:
+class StateStore(AsyncResource):
     """The table of entries, backed by the state topic; `start`/`stop`, `async with`."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, partitions: int = 8) -> None:
@@ -71,13 +72,6 @@ class StateStore:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
-
-    async def __aenter__(self) -> StateStore:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def get(self, tool_use_id: str) -> Entry | None:
         """The entry as this replica knows it."""

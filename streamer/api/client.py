@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 import orjson
 from pydantic import SecretStr
 
 from streamer.api.errors import ApiConnectionError, ApiStatusError
+from streamer.resource import AsyncResource
 
 BETA = "managed-agents-2026-04-01"
 API_VERSION = "2023-06-01"
@@ -24,7 +24,7 @@ LIVE_STATUSES = ("running", "idle", "rescheduling")
 Params = list[tuple[str, str]]
 
 
-class ApiClient:
+class ApiClient(AsyncResource):
     """One HTTP connection pool for every follower of a process. `stop` is safe twice."""
 
     def __init__(
@@ -57,15 +57,6 @@ class ApiClient:
         http, self._http = self._http, None
         if http is not None:
             await http.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def _headers(self) -> dict[str, str]:
         return {

@@ -18,7 +18,6 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping
-from types import TracebackType
 
 import structlog
 
@@ -45,11 +44,12 @@ from streamer.kafka.errors import (
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.writers import Writer, make_writer
+from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
 
 
-class KafkaSink:
+class KafkaSink(AsyncResource):
     """The Kafka implementation of `streamer.sink.Sink`; `stop` is safe twice."""
 
     def __init__(
@@ -76,18 +76,6 @@ class KafkaSink:
         self._limits: dict[str, int] = {}
         self._previous: Batch | None = None  # the last committed batch, checked after faults
         self.failure: SinkError | None = None
-
-    async def __aenter__(self) -> KafkaSink:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Create missing topics, claim the transactional id, load checkpoints, start flushing."""

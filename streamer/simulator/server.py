@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from types import TracebackType
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from streamer.resource import AsyncResource
 from streamer.simulator.app import build_app
 from streamer.simulator.config import SimulatorConfig
 from streamer.simulator.core import Core
@@ -24,7 +24,7 @@ from streamer.simulator.webhooks import Webhooks, new_secret
 log = structlog.get_logger(__name__)
 
 
-class Simulator:
+class Simulator(AsyncResource):
     """A running simulator of the Managed Agents API on 127.0.0.1.
 
         async with Simulator(SimulatorConfig(scenario="coding", speed=50.0)) as sim:
@@ -101,18 +101,6 @@ class Simulator:
             log.info("simulator_stopped", port=self.port)
         await self.webhooks.stop()
         self.core.truth.stop()
-
-    async def __aenter__(self) -> Simulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def create_session(
         self,

@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 import structlog
 
+from streamer.resource import AsyncResource
 from streamer.simulator.clock import Clock, Ids
 from streamer.simulator.faults import Faults
 from streamer.simulator.session import SimSession
@@ -64,7 +65,7 @@ class Delivery:
     session_id: str
 
 
-class Webhooks:
+class Webhooks(AsyncResource):
     """The delivery queue and its one task; `start`/`stop` (safe twice) and `async with`."""
 
     def __init__(
@@ -102,13 +103,6 @@ class Webhooks:
         http, self._http = self._http, None
         if http is not None:
             await http.close()
-
-    async def __aenter__(self) -> Webhooks:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.stop()
 
     def on_event(self, session: SimSession, event: dict[str, Any]) -> None:
         """Registry listener: queue the webhook counterpart of a persisted event, if any."""
