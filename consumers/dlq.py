@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
 
 from consumers.errors import ConsumerError
+from consumers.producer import OwnedProducer
 from streamer.kafka.config import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -15,29 +15,14 @@ log = structlog.get_logger(__name__)
 MAX_ERROR_CHARS = 1_000
 
 
-class DeadLetters:
+class DeadLetters(OwnedProducer):
     """Copies a failed record (key, value, headers unchanged) to the dead-letter topic, adding
     `dlq_error_kind`, `dlq_error`, `dlq_consumer`, `dlq_topic`, `dlq_partition`, `dlq_offset`.
     """
 
     def __init__(self, kafka: KafkaSettings, consumer_name: str) -> None:
-        self._kafka = kafka
+        super().__init__(kafka)
         self._consumer_name = consumer_name
-        self._producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        """Connect the producer; safe twice."""
-        if self._producer is None:
-            self._producer = AIOKafkaProducer(
-                **self._kafka.client_kwargs(), acks="all", enable_idempotence=True
-            )
-            await self._producer.start()
-
-    async def stop(self) -> None:
-        """Flush and close; safe twice."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
 
     async def send(self, message: Any, error: ConsumerError) -> None:
         """Write one record to the dead-letter topic and wait until the broker has it."""

@@ -6,10 +6,9 @@ import time
 
 import orjson
 import structlog
-from aiokafka import AIOKafkaProducer
 
 from consumers.approvals.model import Entry
-from streamer.kafka.config import KafkaSettings
+from consumers.producer import OwnedProducer
 
 log = structlog.get_logger(__name__)
 
@@ -35,33 +34,13 @@ def audit_record(entry: Entry, outcome: str, *, shadow: bool) -> dict[str, objec
     }
 
 
-class AuditLog:
+class AuditLog(OwnedProducer):
     """Publishes audit records; `start`/`stop`, `async with`."""
-
-    def __init__(self, kafka: KafkaSettings) -> None:
-        self._kafka = kafka
-        self._producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        """Connect; safe twice."""
-        if self._producer is None:
-            self._producer = AIOKafkaProducer(
-                **self._kafka.client_kwargs(), acks="all", enable_idempotence=True
-            )
-            await self._producer.start()
-
-    async def stop(self) -> None:
-        """Flush and close; safe twice."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
 
     async def publish(self, entry: Entry, outcome: str, *, shadow: bool = False) -> None:
         """Write one audit record and wait for the broker's ack."""
-        if self._producer is None:
-            raise RuntimeError("audit log is not started")
         value = orjson.dumps(audit_record(entry, outcome, shadow=shadow))
-        await self._producer.send_and_wait(
+        await self.producer.send_and_wait(
             self._kafka.approvals_topic, value, key=entry.session_id.encode()
         )
         log.info("approval_audited", tool_use_id=entry.tool_use_id, decision=entry.decision,
