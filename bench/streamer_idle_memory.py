@@ -96,7 +96,7 @@ async def main(sessions: int, bootstrap: str) -> None:
                 )
                 opened = time.monotonic() - started
                 last = -1.0
-                while (now := telemetry.EVENTS_OUT._value.get()) != last:
+                while (now := telemetry.EVENTS_OUT.value) != last:
                     last = now
                     await asyncio.sleep(3)
                 await sink.flush()

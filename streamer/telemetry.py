@@ -11,6 +11,8 @@ from __future__ import annotations
 import structlog
 from prometheus_client import REGISTRY, Counter, Gauge
 
+from streamer.tally import Tally
+
 log = structlog.get_logger("streamer")
 
 RECONNECT_REASONS = frozenset(
@@ -50,20 +52,11 @@ OPEN_STREAMS = Gauge(
 RECONNECTS = Counter(
     "agents_streamer_reconnects_total", "Stream reconnects by reason", ["reason"], registry=REGISTRY
 )
-EVENTS_IN = Counter(
-    "agents_streamer_events_received_total",
-    "Events read from streams and history",
-    registry=REGISTRY,
-)
-BYTES_IN = Counter(
-    "agents_streamer_received_bytes_total", "Bytes read from streams", registry=REGISTRY
-)
-EVENTS_OUT = Counter(
-    "agents_streamer_events_published_total", "Events handed to the sink", registry=REGISTRY
-)
-BYTES_OUT = Counter(
-    "agents_streamer_published_bytes_total", "Event bytes handed to the sink", registry=REGISTRY
-)
+# Bumped for every event: plain-integer tallies rather than locked prometheus-client counters.
+EVENTS_IN = Tally("agents_streamer_events_received_total", "Events read from streams and history")
+BYTES_IN = Tally("agents_streamer_received_bytes_total", "Bytes read from streams")
+EVENTS_OUT = Tally("agents_streamer_events_published_total", "Events handed to the sink")
+BYTES_OUT = Tally("agents_streamer_published_bytes_total", "Event bytes handed to the sink")
 SKIPPED = Counter(
     "agents_streamer_events_skipped_total",
     "Events not published, by reason",
