@@ -58,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if not settings.api_key.get_secret_value() and settings.base_url.startswith(REAL_API):
         print("streamer run: ANTHROPIC_API_KEY is not set")  # noqa: T201 - CLI usage error
         return 2
+    from streamer import gctune  # noqa: PLC0415
     from streamer.service import Service  # noqa: PLC0415
 
+    gctune.tune()
     return asyncio.run(_main(Service(settings, at_least_once=args.at_least_once), args))
 
 
