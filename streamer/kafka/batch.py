@@ -1,4 +1,8 @@
-"""Turning buffered items into one batch of records, built once and reused across retries.
+"""Turning buffered items into one batch, kept and reused across retries.
+
+A batch keeps its events, not their records: each event's record (its header list) is built as it
+is handed to the producer and dropped right after, so the objects that live until the commit are
+only the events themselves (far fewer for the garbage collector to scan again and again).
 
 An event too large for the events topic goes to the dead-letter topic instead, in the same
 transaction, and still advances its session's checkpoint: it was dealt with, and a restart must not
@@ -7,6 +11,7 @@ route it again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -22,9 +27,10 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class Batch:
-    """The records of one transaction and the checkpoints they commit."""
+    """The events of one transaction, its dead letters, and the checkpoints they commit."""
 
-    records: list[OutRecord]
+    events: list[SessionEvent]  # for the events topic, in order
+    dead_letter_records: list[OutRecord]
     checkpoint_records: list[OutRecord]
     staged: dict[str, Checkpoint]
     items: int
@@ -36,10 +42,18 @@ class Batch:
     marker: tuple[str, int, int] | None = None
     verified: bool = False
 
+    def event_records(self, record_format: RecordFormat) -> Iterator[OutRecord]:
+        """The records for the events and dead-letter topics, built as they are consumed."""
+        event_record = record_format.event_record
+        for event in self.events:
+            yield event_record(event)
+        yield from self.dead_letter_records
+
     def then(self, later: Batch) -> Batch:
         """This batch's records followed by `later`'s, for writing both in one transaction."""
         return Batch(
-            records=[*self.records, *later.records],
+            events=[*self.events, *later.events],
+            dead_letter_records=[*self.dead_letter_records, *later.dead_letter_records],
             checkpoint_records=[*self.checkpoint_records, *later.checkpoint_records],
             staged=later.staged,
             items=later.items,
@@ -48,12 +62,11 @@ class Batch:
 
     def record_metrics(self) -> None:
         """Count a committed batch (called once, after success, so retries count nothing)."""
-        events = len(self.records) - len(self.dead_letters)
-        metrics.RECORDS.labels(topic_kind="events").inc(events)
+        metrics.RECORDS.labels(topic_kind="events").inc(len(self.events))
         metrics.RECORD_BYTES.labels(topic_kind="events").inc(self.event_bytes)
         metrics.RECORDS.labels(topic_kind="checkpoints").inc(len(self.checkpoint_records))
         metrics.TRANSACTIONS.labels(outcome="committed").inc()
-        metrics.BATCH_EVENTS.observe(len(self.records))
+        metrics.BATCH_EVENTS.observe(len(self.events) + len(self.dead_letter_records))
         for event in self.dead_letters:
             metrics.RECORDS.labels(topic_kind="dead_letter").inc()
             metrics.DEAD_LETTERS.labels(reason=DLQ_REASON_TOO_LARGE).inc()
@@ -77,22 +90,24 @@ def prepare_batch(
     """The records for `items` in their order, then the touched sessions' new checkpoints."""
     events_limit = limits.get(record_format.events_topic, 1_000_000)
     dlq_limit = limits.get(record_format.dead_letter_topic, events_limit)
-    records: list[OutRecord] = []
+    events: list[SessionEvent] = []
+    dead_records: list[OutRecord] = []
     dead: list[SessionEvent] = []
     event_bytes = 0
+    event_size = record_format.event_size
     for item in items:
         if not isinstance(item, SessionEvent):
             continue
-        record = record_format.event_record(item)
-        if record.size() > events_limit:
+        if event_size(item) > events_limit:
             dead.append(item)
-            record = record_format.dead_letter(item, DLQ_REASON_TOO_LARGE, dlq_limit)
+            dead_records.append(record_format.dead_letter(item, DLQ_REASON_TOO_LARGE, dlq_limit))
         else:
+            events.append(item)
             event_bytes += len(item.raw)
-        records.append(record)
     staged = book.stage(items)
     return Batch(
-        records=records,
+        events=events,
+        dead_letter_records=dead_records,
         checkpoint_records=[record_format.checkpoint_record(c) for c in staged.values()],
         staged=staged,
         items=len(items),

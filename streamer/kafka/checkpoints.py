@@ -33,41 +33,52 @@ class CheckpointBook:
 
     def stage(self, items: Iterable[Item]) -> dict[str, Checkpoint]:
         """The new checkpoints of the sessions `items` touch, not yet committed."""
-        staged: dict[str, Checkpoint] = {}
+        drafts: dict[str, _Draft] = {}
         for item in items:
-            current = staged.get(item.session_id) or self.committed.get(item.session_id)
+            draft = drafts.get(item.session_id)
+            if draft is None:
+                draft = drafts[item.session_id] = _Draft(self.committed.get(item.session_id))
             if isinstance(item, SessionEvent):
-                updated = _advance(current, item)
+                draft.advance(item.processed_at, item.event_id)
             else:
-                updated = _finish(current, item.session_id)
-            if updated is not current:
-                staged[item.session_id] = updated
-        return staged
+                draft.finish()
+        return {
+            session_id: Checkpoint(session_id, d.processed_at, tuple(d.ids), finished=d.finished)
+            for session_id, d in drafts.items()
+            if d.changed
+        }
 
     def commit(self, staged: Mapping[str, Checkpoint]) -> None:
         """Record that `staged` was committed to Kafka."""
         self.committed.update(staged)
 
 
-def _advance(current: Checkpoint | None, event: SessionEvent) -> Checkpoint:
-    if (
-        current is None
-        or not current.processed_at
-        or is_later(event.processed_at, current.processed_at)
-    ):
-        return Checkpoint(event.session_id, event.processed_at, (event.event_id,))
-    if event.processed_at == current.processed_at and event.event_id not in current.boundary_ids:
-        return Checkpoint(
-            event.session_id, current.processed_at, (*current.boundary_ids, event.event_id)
-        )
-    if current.finished:  # an event after `finish`: the session is followed again
-        return Checkpoint(current.session_id, current.processed_at, current.boundary_ids)
-    return current
+class _Draft:
+    """One session's checkpoint while a batch is staged: mutable, so that staging costs no new
+    object per event; a `Checkpoint` is built once per session at the end."""
 
+    __slots__ = ("changed", "finished", "ids", "processed_at")
 
-def _finish(current: Checkpoint | None, session_id: str) -> Checkpoint:
-    if current is None:
-        return Checkpoint(session_id, "", (), finished=True)
-    if current.finished:
-        return current
-    return Checkpoint(session_id, current.processed_at, current.boundary_ids, finished=True)
+    def __init__(self, current: Checkpoint | None) -> None:
+        self.processed_at = current.processed_at if current is not None else ""
+        self.ids = list(current.boundary_ids) if current is not None else []
+        self.finished = current.finished if current is not None else False
+        self.changed = False
+
+    def advance(self, processed_at: str, event_id: str) -> None:
+        """A later event moves the checkpoint; one at the same instant joins the boundary; an
+        older one (a late echo) changes nothing, except that any event un-finishes a session."""
+        if not self.processed_at or is_later(processed_at, self.processed_at):
+            self.processed_at, self.ids = processed_at, [event_id]
+        elif processed_at == self.processed_at and event_id not in self.ids:
+            self.ids.append(event_id)
+        elif not self.finished:
+            return
+        self.finished = False  # an event after `finish`: the session is followed again
+        self.changed = True
+
+    def finish(self) -> None:
+        """The session ended after every event staged so far."""
+        if not self.finished:
+            self.finished = True
+            self.changed = True

@@ -21,23 +21,23 @@ DLQ_REASON_TOO_LARGE = "message_too_large"
 _RECORD_OVERHEAD = 61 + 21
 _HEADER_OVERHEAD = 10
 _SUMMARY_PREFIX_BYTES = 1024
+_THREAD_HEADER_BYTES = len("ce_threadid") + _HEADER_OVERHEAD
+_AGENT_HEADER_BYTES = len("ce_agentid") + _HEADER_OVERHEAD
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutRecord:
-    """One record ready for the producer."""
+    """One record ready for the producer (not frozen: a frozen dataclass is slower to build, and
+    event records are built for every event)."""
 
     topic: str
     key: bytes
     value: bytes
     headers: Headers
-    header_bytes: int = -1  # size of `headers` when known in advance; -1: compute it
 
     def size(self) -> int:
         """An upper bound of this record's size in a batch of its own, as the broker counts it."""
-        headers = self.header_bytes
-        if headers < 0:
-            headers = sum(len(k) + len(v) + _HEADER_OVERHEAD for k, v in self.headers)
+        headers = sum(len(k) + len(v) + _HEADER_OVERHEAD for k, v in self.headers)
         return _RECORD_OVERHEAD + len(self.key) + len(self.value) + headers
 
 
@@ -63,38 +63,44 @@ class RecordFormat:
 
     def event_headers(self, event: SessionEvent) -> Headers:
         """The CloudEvents binary-mode headers of one event."""
-        return self._event_headers(event)[0]
-
-    def _event_headers(self, event: SessionEvent) -> tuple[Headers, int]:
         type_bytes = self._types.get(event.type)
         if type_bytes is None:
             type_bytes = self._types[event.type] = event.type.encode()
-        event_id, subject, at = (
-            event.event_id.encode(),
-            event.session_id.encode(),
-            event.processed_at.encode(),
-        )
         headers = [
             *self._static,
-            ("ce_id", event_id),
+            ("ce_id", event.event_id.encode()),
             ("ce_type", type_bytes),
-            ("ce_subject", subject),
-            ("ce_time", at),
+            ("ce_subject", event.session_id.encode()),
+            ("ce_time", event.processed_at.encode()),
         ]
-        size = self._fixed_bytes + len(event_id) + len(type_bytes) + len(subject) + len(at)
         if event.thread_id:
             headers.append(("ce_threadid", event.thread_id.encode()))
-            size += len(headers[-1][1]) + len("ce_threadid") + _HEADER_OVERHEAD
         if event.agent_id:
             headers.append(("ce_agentid", event.agent_id.encode()))
-            size += len(headers[-1][1]) + len("ce_agentid") + _HEADER_OVERHEAD
-        return headers, size
+        return headers
+
+    def event_size(self, event: SessionEvent) -> int:
+        """`event_record(event).size()`, without building the record (ids are ASCII: the API's
+        ids, types and timestamps are, and a non-ASCII one only makes this an overestimate)."""
+        size = (
+            _RECORD_OVERHEAD
+            + self._fixed_bytes
+            + 2 * len(event.session_id)  # the key and ce_subject
+            + len(event.raw)
+            + len(event.event_id)
+            + len(event.type)
+            + len(event.processed_at)
+        )
+        if event.thread_id:
+            size += len(event.thread_id) + _THREAD_HEADER_BYTES
+        if event.agent_id:
+            size += len(event.agent_id) + _AGENT_HEADER_BYTES
+        return size
 
     def event_record(self, event: SessionEvent) -> OutRecord:
         """The record of one event on the events topic."""
-        headers, header_bytes = self._event_headers(event)
         return OutRecord(
-            self.events_topic, event.session_id.encode(), event.raw, headers, header_bytes
+            self.events_topic, event.session_id.encode(), event.raw, self.event_headers(event)
         )
 
     def dead_letter(self, event: SessionEvent, reason: str, limit_bytes: int) -> OutRecord:

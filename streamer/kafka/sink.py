@@ -263,7 +263,9 @@ class KafkaSink(AsyncResource):
         if recovering and not await self._previous_visible():
             assert self._previous is not None
             pending = self._previous.then(batch)
-        batch.marker = await writer.write(pending.records, pending.checkpoint_records)
+        batch.marker = await writer.write(
+            pending.event_records(self.format), pending.checkpoint_records
+        )
         if recovering and batch.marker is not None:
             if not await record_is_committed(self.kafka, batch.marker):
                 metrics.ERRORS.labels(reason="commit_lost").inc()
@@ -278,7 +280,7 @@ class KafkaSink(AsyncResource):
             previous.verified = True
             return True
         metrics.ERRORS.labels(reason="commit_lost").inc()
-        log.error("sink_commit_lost", rewriting_events=len(previous.records))
+        log.error("sink_commit_lost", rewriting_events=len(previous.events))
         return False
 
     async def _writer_start(self) -> Writer:

@@ -8,6 +8,8 @@ the retried batch is never seen twice by a `read_committed` reader.
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import structlog
@@ -33,7 +35,9 @@ class Writer(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
+    async def write(
+        self, events: Iterable[OutRecord], checkpoints: list[OutRecord]
+    ) -> Marker | None:
         """Returns where one record of the write landed, when its visibility can be checked."""
         ...
 
@@ -96,14 +100,18 @@ class _ProducerOwner:
             raise RuntimeError("writer is not started")
         return self._producer
 
-    async def send_all(self, records: list[OutRecord]) -> Marker | None:
+    async def send_all(self, records: Iterable[OutRecord]) -> Marker | None:
         """Send `records` in partition batches (in order per partition) and wait for every
         acknowledgement; returns where the last batch starts (a record of this write)."""
         producer = self.producer
+        partitioner = self._partitioner
         builders: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
         for record in records:
-            tp = (record.topic, await self._partitioner.partition(producer, record))
+            partition = partitioner.cached(record)
+            if partition is None:
+                partition = await partitioner.partition(producer, record)
+            tp = (record.topic, partition)
             builder = builders.get(tp)
             if builder is None:
                 builder = builders[tp] = producer.create_batch()
@@ -138,6 +146,10 @@ class KeyPartitioner:
         self._cache: dict[tuple[str, bytes], int] = {}
         self._max_cached = max_cached
 
+    def cached(self, record: OutRecord) -> int | None:
+        """The partition of `record` if its key was seen before (no await on the hot path)."""
+        return self._cache.get((record.topic, record.key))
+
     async def partition(self, producer: AIOKafkaProducer, record: OutRecord) -> int:
         cached = self._cache.get((record.topic, record.key))
         if cached is not None:
@@ -170,11 +182,13 @@ class TransactionalWriter(_ProducerOwner):
         await producer.begin_transaction()
         await producer.commit_transaction()
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
+    async def write(
+        self, events: Iterable[OutRecord], checkpoints: list[OutRecord]
+    ) -> Marker | None:
         """One transaction; AmbiguousCommitError when only the commit's outcome is unknown."""
         producer = self.producer
         await producer.begin_transaction()
-        marker = await self.send_all([*events, *checkpoints])
+        marker = await self.send_all(itertools.chain(events, checkpoints))
         try:
             async with asyncio.timeout(self._write_timeout_s):
                 await producer.commit_transaction()
@@ -196,7 +210,9 @@ class AtLeastOnceWriter(_ProducerOwner):
             producer_kwargs(kafka, settings, limits), settings.request_timeout_ms * 2 / 1000
         )
 
-    async def write(self, events: list[OutRecord], checkpoints: list[OutRecord]) -> Marker | None:
+    async def write(
+        self, events: Iterable[OutRecord], checkpoints: list[OutRecord]
+    ) -> Marker | None:
         await self.send_all(events)
         await self.send_all(checkpoints)
         return None  # nothing to check: a repeat is allowed in this mode

@@ -105,9 +105,13 @@ def test_malformed_checkpoint_is_rejected(value: bytes) -> None:
         decode_checkpoint(value)
 
 
-def test_precomputed_size_equals_the_counted_size() -> None:
-    """The size an event record carries equals the size counted from its headers."""
-    record = _format().event_record(_event(thread_id="sthr_1", agent_id="agent_1"))
-    counted = type(record)(record.topic, record.key, record.value, record.headers)
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"thread_id": "sthr_1"}, {"agent_id": "agent_1"}, {"thread_id": "t", "agent_id": "a"}],
+)
+def test_event_size_equals_the_built_record_size(extra: dict[str, str]) -> None:
+    """The size computed without building the record equals the built record's size."""
+    record_format = _format()
+    event = _event(**extra)
 
-    assert counted.size() == record.size()
+    assert record_format.event_record(event).size() == record_format.event_size(event)
