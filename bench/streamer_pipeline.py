@@ -347,6 +347,8 @@ async def main(args: argparse.Namespace) -> None:
         if args.mode == "throughput":
             ours = await measure_throughput(args, bootstrap, "streamer")
             print(json.dumps(ours), flush=True)
+            if args.streamer_only:
+                return
             base = await measure_throughput(args, bootstrap, "naive")
             print(json.dumps(base), flush=True)
             ratio = ours["events_per_cpu_sec"] / base["events_per_cpu_sec"]
@@ -362,6 +364,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--streamer-only", action="store_true", help="throughput: skip the naive baseline"
+    )
     parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 10000.0])
     parser.add_argument("--base-url", default="")
     parser.add_argument("--bootstrap", default="")
