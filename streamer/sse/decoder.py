@@ -4,7 +4,8 @@ Follows the WHATWG event-stream rules the official SDK implements: lines end wit
 `\\r\\n` (a `\\r\\n` split across two chunks counts once); a blank line ends a frame; lines starting
 with `:` are comments; several `data:` lines are joined with `\\n`; one space after the colon is
 stripped. A frame larger than `max_frame_bytes` (or a line that never ends) is dropped whole and
-reported as a `FrameError`, so an endless frame cannot eat memory. Data stays bytes: the caller
+reported as a `FrameError` with the frame's size (its bytes with one per line end, however the
+stream was cut into chunks), so an endless frame cannot eat memory. Data stays bytes: the caller
 decides whether it is valid UTF-8 JSON, so one bad frame never stops the stream.
 """
 
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One decoded frame. `event` is None when the frame had no `event:` field."""
 
     event: str | None
@@ -35,7 +36,12 @@ class FrameError:
 
 
 class SSEDecoder:
-    """Feed it chunks as they arrive; it returns the frames completed by each chunk."""
+    """Feed it chunks as they arrive; it returns the frames completed by each chunk.
+
+    The state of the frame being read (`_event`, `_data`, `_id`, `_size`, `_skipping`) lives in
+    attributes between chunks and in locals within one: this loop runs once per line of every
+    stream the process follows.
+    """
 
     __slots__ = (
         "_buf",
@@ -50,16 +56,13 @@ class SSEDecoder:
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._max = max_frame_bytes
-        self._buf = bytearray()
+        self._buf = bytearray()  # the start of a line whose end has not arrived yet
         self._pending_cr = False
-        self._reset()
-        self._skipping = False
-
-    def _reset(self) -> None:
         self._event: str | None = None
         self._data: list[bytes] = []
         self._id: str | None = None
         self._size = 0
+        self._skipping = False
 
     def feed(self, chunk: bytes) -> list[Frame | FrameError]:
         """Decode `chunk`; return every frame it completed, in order."""
@@ -67,53 +70,72 @@ class SSEDecoder:
             chunk = chunk[1:]  # the second half of a `\r\n` split across chunks
         self._pending_cr = False
         buf = self._buf
-        buf += chunk
-        out: list[Frame | FrameError] = []
-        start = 0
-        for match in _LINE_END.finditer(buf):
-            self._line(bytes(buf[start : match.start()]), out)
-            start = match.end()
-        if start and buf[start - 1 : start] == b"\r":
-            self._pending_cr = True
-        del buf[:start]
-        if len(buf) + self._size > self._max:
-            self._overflow(len(buf))
+        if b"\n" not in chunk and b"\r" not in chunk:
+            buf += chunk  # no line ends here: nothing to split, only the bound to check
+            self._check_bound()
+            return []
+        if buf:
+            buf += chunk
+            chunk = bytes(buf)
             buf.clear()
+        lines = chunk.split(b"\n") if b"\r" not in chunk else _LINE_END.split(chunk)
+        buf += lines.pop()  # the unfinished last line ("" when the chunk ends a line)
+        self._pending_cr = chunk[-1:] == b"\r"
+        out = self._decode_lines(lines)
+        self._check_bound()
         return out
 
-    def _overflow(self, extra: int) -> None:
-        if not self._skipping:
-            self._size += extra
+    def _decode_lines(self, lines: list[bytes]) -> list[Frame | FrameError]:
+        out: list[Frame | FrameError] = []
+        limit = self._max
+        event, data, id_, size, skipping = (
+            self._event,
+            self._data,
+            self._id,
+            self._size,
+            self._skipping,
+        )
+        for line in lines:
+            if not line:  # a blank line ends the frame
+                if skipping:
+                    out.append(FrameError("frame_too_large", size))
+                    skipping = False
+                elif data or event is not None:
+                    out.append(Frame(event, data[0] if len(data) == 1 else b"\n".join(data), id_))
+                event, data, id_, size = None, [], None, 0
+                continue
+            size += len(line) + 1
+            if skipping:
+                continue
+            if size > limit:
+                skipping, data = True, []
+                continue
+            if line[0] == 0x3A:  # ":" starts a comment
+                continue
+            field, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if field == b"data":
+                data.append(value)
+            elif field == b"event":
+                event = value.decode("utf-8", "replace")
+            elif field == b"id":
+                id_ = value.decode("utf-8", "replace")
+        self._event, self._data, self._id, self._size, self._skipping = (
+            event,
+            data,
+            id_,
+            size,
+            skipping,
+        )
+        return out
+
+    def _check_bound(self) -> None:
+        """Drop the frame being read once it (with its unfinished line) exceeds the bound."""
+        buf = self._buf
+        if len(buf) + self._size <= self._max:
+            return
+        self._size += len(buf)
         self._skipping = True
         self._data = []
-
-    def _line(self, line: bytes, out: list[Frame | FrameError]) -> None:
-        if not line:
-            self._dispatch(out)
-            return
-        if self._skipping:
-            self._size += len(line)
-            return
-        self._size += len(line) + 1
-        if self._size > self._max:
-            self._overflow(0)
-            return
-        if line[:1] == b":":
-            return
-        field, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
-        if field == b"data":
-            self._data.append(value)
-        elif field == b"event":
-            self._event = value.decode("utf-8", "replace")
-        elif field == b"id":
-            self._id = value.decode("utf-8", "replace")
-
-    def _dispatch(self, out: list[Frame | FrameError]) -> None:
-        if self._skipping:
-            out.append(FrameError("frame_too_large", self._size))
-            self._skipping = False
-        elif self._data or self._event is not None:
-            out.append(Frame(self._event, b"\n".join(self._data), self._id))
-        self._reset()
+        buf.clear()

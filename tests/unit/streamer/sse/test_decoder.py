@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from streamer.sse import Frame, FrameError, SSEDecoder
@@ -32,6 +34,39 @@ def test_byte_at_a_time_gives_the_same_frames() -> None:
     stream = b'event: a\r\ndata: {"x":1}\r\n\r\nevent: b\ndata: 2\n\n'
 
     assert _decode([stream]) == _decode([bytes([b]) for b in stream])
+
+
+def test_lone_cr_mid_chunk_does_not_swallow_the_next_chunks_newline() -> None:
+    """Only a `\\r` that ends a chunk can be the first half of a split `\\r\\n`."""
+    chunks = [b"event: a\rdata: 1", b"\n\n"]
+
+    assert [Frame("a", b"1")] == _decode(chunks)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_chunking_gives_the_same_frames(seed: int) -> None:
+    """Frames, comments, oversized frames and all line endings survive any split into chunks."""
+    oversized = b"data: " + b"x" * 300 + b"\r\n\r\n"
+    stream = b"".join(
+        [
+            b": hi\r\nevent: a\ndata: 1\ndata: 2\n\n",
+            oversized,
+            b"event: b\rid: 7\rdata: {}\r\r",
+            b"event: c\r\ndata: 3\r\n\r\n",
+        ]
+    )
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(stream)), 12))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+    expected = [
+        Frame("a", b"1\n2"),
+        FrameError("frame_too_large", 307),
+        Frame("b", b"{}", "7"),
+        Frame("c", b"3"),
+    ]
+    assert expected == _decode([stream], max_frame_bytes=200)
+    assert expected == _decode(chunks, max_frame_bytes=200)
 
 
 def test_comments_are_ignored() -> None:
