@@ -9,20 +9,10 @@ echo) leaves it unchanged, so the resume point never moves backwards.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 
 from streamer.events import Checkpoint, SessionEvent
 from streamer.kafka.buffer import Item
-
-
-def is_later(candidate: str, current: str) -> bool:
-    """True when RFC 3339 timestamp `candidate` is after `current`."""
-    if len(candidate) == len(current):
-        return candidate > current  # same shape: the string order is the time order
-    try:
-        return datetime.fromisoformat(candidate) > datetime.fromisoformat(current)
-    except ValueError:
-        return candidate > current
+from streamer.timestamps import is_later
 
 
 class CheckpointBook:
