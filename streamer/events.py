@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class SessionEvent:
+class SessionEvent(NamedTuple):
     """One persisted event as the API sent it, plus what routing needs without parsing.
 
     `raw` is the SSE `data:` payload (or the history item) byte for byte: subscribers get the
-    event exactly as the API produced it, unknown types and fields included.
+    event exactly as the API produced it, unknown types and fields included. An immutable tuple
+    rather than a frozen dataclass: one is built per event, and a tuple builds in half the time.
     """
 
     session_id: str

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -33,6 +33,7 @@ from streamer.sink import Sink
 from streamer.sse import Frame, FrameError, SSEDecoder, SSEError
 from streamer.sse.parse import BadFrameError, StreamEvent, parse_frame
 from streamer.sse.reader import read_frames
+from streamer.timestamps import is_later
 
 log = structlog.get_logger("streamer.follower")
 
@@ -76,7 +77,6 @@ class Follower:
         "_settings",
         "_sink",
         "_watermark",
-        "_watermark_at",
         "session_id",
     )
 
@@ -97,10 +97,9 @@ class Follower:
         self._agent_id = agent_id
         self._ended = False
         self._watermark: str | None = None
-        self._watermark_at: datetime | None = None
         self._boundary: set[str] = set()
         if checkpoint is not None and checkpoint.processed_at:
-            self._set_watermark(checkpoint.processed_at)
+            self._watermark = checkpoint.processed_at
             self._boundary = set(checkpoint.boundary_ids)
 
     async def run(self) -> None:
@@ -150,23 +149,29 @@ class Follower:
                 got_event = await self._catch_up()
                 if self._ended:
                     return got_event
-                decoder = SSEDecoder(self._settings.max_frame_bytes)
-                reconcile = self._settings.reconcile_secs
-                frames = read_frames(
-                    response, decoder, self._settings.read_timeout_secs, tick_secs=reconcile
-                )
-                loop = asyncio.get_running_loop()
-                reconciled_at = loop.time()
-                async for item in frames:
-                    if item is not None and await self._on_item(item):
-                        got_event = True
-                    if reconcile is not None and loop.time() - reconciled_at >= reconcile:
-                        got_event = await self._catch_up() or got_event
-                        reconciled_at = loop.time()
-                    if self._ended:
-                        break
+                return await self._read_stream(response) or got_event
             finally:
                 telemetry.stream_closed()
+
+    async def _read_stream(self, response: aiohttp.ClientResponse) -> bool:
+        """Offer each frame of the open stream until it ends; whether any event arrived."""
+        got_event = False
+        decoder = SSEDecoder(self._settings.max_frame_bytes)
+        reconcile = self._settings.reconcile_secs
+        frames = read_frames(response, decoder, self._settings.read_timeout_secs, reconcile)
+        loop = asyncio.get_running_loop()
+        reconciled_at = loop.time()
+        async with aclosing(frames):
+            async for items in frames:
+                for item in items:
+                    got_event = await self._on_item(item) or got_event
+                    if self._ended:
+                        return got_event
+                if reconcile is not None and loop.time() - reconciled_at >= reconcile:
+                    got_event = await self._catch_up() or got_event
+                    reconciled_at = loop.time()
+                    if self._ended:
+                        return got_event
         return got_event
 
     async def _on_item(self, item: Frame | FrameError) -> bool:
@@ -229,8 +234,7 @@ class Follower:
             return False
         if processed_at == self._watermark:
             return key in self._boundary
-        instant, watermark_at = _instant(processed_at), self._watermark_at
-        return instant is not None and watermark_at is not None and instant <= watermark_at
+        return not is_later(processed_at, self._watermark)
 
     async def _publish(self, event: StreamEvent, key: str, kind: str, processed_at: str) -> None:
         thread = event.fields.get("session_thread_id")
@@ -248,12 +252,8 @@ class Follower:
         if processed_at == self._watermark:
             self._boundary.add(key)
         else:
-            self._set_watermark(processed_at)
+            self._watermark = processed_at
             self._boundary = {key}
-
-    def _set_watermark(self, processed_at: str) -> None:
-        self._watermark = processed_at
-        self._watermark_at = _instant(processed_at) or self._watermark_at
 
 
 def agent_id_of(session: Mapping[str, Any]) -> str | None:
@@ -262,12 +262,3 @@ def agent_id_of(session: Mapping[str, Any]) -> str | None:
     if isinstance(agent, Mapping) and isinstance(agent.get("id"), str):
         return str(agent["id"])
     return None
-
-
-def _instant(timestamp: str) -> datetime | None:
-    """The instant of an RFC 3339 timestamp (naive ones taken as UTC); None if unparsable."""
-    try:
-        parsed = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
