@@ -46,7 +46,11 @@ def topic_specs(kafka: KafkaSettings, settings: SinkSettings) -> list[TopicSpec]
     specs = [
         TopicSpec(kafka.events_topic, settings.events_partitions, {}),
         TopicSpec(
-            kafka.checkpoints_topic, settings.checkpoints_partitions, {"cleanup.policy": "compact"}
+            kafka.checkpoints_topic,
+            settings.checkpoints_partitions,
+            # Compacted, but a checkpoint stays readable for an hour even once superseded: the
+            # sink reads its latest checkpoint record back to confirm a commit.
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"},
         ),
         TopicSpec(
             kafka.dead_letter_topic,

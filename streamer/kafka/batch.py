@@ -11,6 +11,7 @@ route it again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -41,6 +42,11 @@ class Batch:
     # read_committed read has confirmed it since.
     marker: tuple[str, int, int] | None = None
     verified: bool = False
+
+    @classmethod
+    def empty(cls) -> Batch:
+        """A batch of nothing: written after a lost commit, it carries the rewrite alone."""
+        return cls([], [], [], {}, items=0, oldest_at=time.monotonic())
 
     def event_records(self, record_format: RecordFormat) -> Iterator[OutRecord]:
         """The records for the events and dead-letter topics, built as they are consumed."""

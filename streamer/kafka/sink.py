@@ -4,8 +4,11 @@ Followers `publish` into a bounded buffer; one flusher task takes a batch every
 `commit_interval_ms` (sooner when `max_batch_events` are waiting) and writes it with each touched
 session's checkpoint in one transaction. A transient failure stops the producer, waits with
 backoff, starts a new one (which aborts the failed transaction) and writes the same batch again,
-so nothing is lost, nothing is doubled and per-session order holds. A fatal failure (fenced by
-another instance) stops the sink: `publish` raises it from then on.
+so nothing is lost, nothing is doubled and per-session order holds. Before committing a batch the
+sink confirms, by reading it back, that the batch committed before it is visible, and it confirms
+the last one at stop: a commit reported successful but lost (seen across broker restarts) is
+written again, ahead of what follows. A fatal failure (fenced by another instance) stops the sink:
+`publish` raises it from then on.
 
     async with KafkaSink(KafkaSettings(), SinkSettings()) as sink:
         resume = await sink.checkpoints()
@@ -43,6 +46,7 @@ from streamer.kafka.errors import (
 )
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
+from streamer.kafka.visibility import Visibility, VisibilityCheck
 from streamer.kafka.writers import Writer, make_writer
 from streamer.resource import AsyncResource
 
@@ -74,7 +78,8 @@ class KafkaSink(AsyncResource):
         self._done = 0  # items committed (or routed) by the flusher
         self._progress = asyncio.Event()
         self._limits: dict[str, int] = {}
-        self._previous: Batch | None = None  # the last committed batch, checked after faults
+        self._previous: Batch | None = None  # the last committed batch, until confirmed visible
+        self._visibility: VisibilityCheck | None = None
         self.failure: SinkError | None = None
 
     async def start(self) -> None:
@@ -96,6 +101,9 @@ class KafkaSink(AsyncResource):
                     topics[self.kafka.checkpoints_topic].partitions,
                 )
             )
+            if self.settings.mode == "exactly_once":
+                self._visibility = VisibilityCheck(self.kafka)
+                await self._visibility.start()
             if self.settings.deltas_enabled:
                 self._deltas = DeltaPublisher(self.kafka, self.settings)
                 await self._deltas.start()
@@ -128,6 +136,8 @@ class KafkaSink(AsyncResource):
     async def _close_clients(self) -> None:
         if self._writer is not None:
             await self._writer.stop()
+        if self._visibility is not None:
+            await self._visibility.stop()
         if self._deltas is not None:
             await self._deltas.stop()
 
@@ -190,6 +200,7 @@ class KafkaSink(AsyncResource):
                 items, oldest_at = taken
                 batch = prepare_batch(items, oldest_at, self.format, self._book, self._limits)
                 await self._write(batch)
+            await self._confirm_last()
         except Exception as exc:
             self.failure = classify(exc)
             self._buffer.close(self.failure)
@@ -220,7 +231,7 @@ class KafkaSink(AsyncResource):
             metrics.BUFFER_BYTES.set(self._buffer.bytes)
             return self._buffer.take(self.settings.max_batch_events), oldest
 
-    async def _write(self, batch: Batch) -> None:
+    async def _write(self, batch: Batch, *, recovering: bool = False) -> None:
         attempt = 0
         unresolved: AmbiguousCommitError | None = None
         while True:
@@ -230,7 +241,7 @@ class KafkaSink(AsyncResource):
                     batch.marker = unresolved.marker
                     break
                 unresolved = None
-                await self._write_once(batch, recovering=attempt > 0)
+                await self._write_once(batch, recovering=recovering or attempt > 0)
                 break
             except Exception as exc:
                 error = classify(exc)
@@ -255,22 +266,69 @@ class KafkaSink(AsyncResource):
         return committed
 
     async def _write_once(self, batch: Batch, *, recovering: bool) -> None:
-        """Write `batch`. After a failure, first make sure the batch committed just before it is
-        visible (and write it again ahead of this one if it is not), and check afterwards that
-        this one is: a belt-and-braces check for commits lost around a broker restart."""
+        """Write `batch`; the batch committed before it must be visible before this one commits.
+
+        Normally that is confirmed while this batch is being sent (`_confirm_previous`) and
+        awaited before the commit. After a failure it is settled first, on the restarted
+        producer, and a lost batch is written again ahead of this one, in the same transaction;
+        this one is then checked after its commit."""
         writer = await self._writer_start()
+        if recovering:
+            await self._write_recovering(writer, batch)
+            return
+        confirmed = asyncio.ensure_future(self._confirm_previous())
+        try:
+            batch.marker = await writer.write(
+                batch.event_records(self.format),
+                batch.checkpoint_records,
+                before_commit=lambda: confirmed,
+            )
+        finally:
+            if not confirmed.done():
+                confirmed.cancel()  # sending failed first: the retry settles the check
+            elif not confirmed.cancelled():
+                confirmed.exception()  # retrieved: write() has raised it or sending failed
+
+    async def _write_recovering(self, writer: Writer, batch: Batch) -> None:
         pending = batch
-        if recovering and not await self._previous_visible():
+        if not await self._previous_visible():
             assert self._previous is not None
             pending = self._previous.then(batch)
         batch.marker = await writer.write(
             pending.event_records(self.format), pending.checkpoint_records
         )
-        if recovering and batch.marker is not None:
+        if batch.marker is not None:
             if not await record_is_committed(self.kafka, batch.marker):
                 metrics.ERRORS.labels(reason="commit_lost").inc()
                 raise SinkTransientError("a committed batch is not visible")
             batch.verified = True
+
+    async def _confirm_previous(self) -> None:
+        """Raise (so that the open transaction is not committed) unless the previous batch is
+        visible: the retry settles whether it was lost and writes it again if so."""
+        previous = self._previous
+        if previous is None or previous.marker is None or previous.verified:
+            return
+        assert self._visibility is not None
+        timeout_s = self.settings.request_timeout_ms / 1000
+        visibility = await self._visibility.check(previous.marker, timeout_s)
+        if visibility is Visibility.VISIBLE:
+            previous.verified = True
+            return
+        raise SinkTransientError(f"the previous commit is {visibility.value}")
+
+    async def _confirm_last(self) -> None:
+        """At stop, after the last write: confirm the last batch, writing it again if lost."""
+        previous = self._previous
+        if previous is None or previous.marker is None or previous.verified:
+            return
+        assert self._visibility is not None
+        timeout_s = self.settings.request_timeout_ms / 1000
+        if await self._visibility.check(previous.marker, timeout_s) is Visibility.VISIBLE:
+            previous.verified = True
+            return
+        await self._writer_stop()  # a new producer settles the transaction either way
+        await self._write(Batch.empty(), recovering=True)
 
     async def _previous_visible(self) -> bool:
         previous = self._previous

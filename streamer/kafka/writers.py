@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import structlog
@@ -24,6 +24,7 @@ from streamer.kafka.settings import SinkSettings
 log = structlog.get_logger(__name__)
 
 Marker = tuple[str, int, int]  # (topic, partition, offset) of one record of a write
+BeforeCommit = Callable[[], Awaitable[None]]
 
 
 class Writer(Protocol):
@@ -36,9 +37,16 @@ class Writer(Protocol):
     async def stop(self) -> None: ...
 
     async def write(
-        self, events: Iterable[OutRecord], checkpoints: list[OutRecord]
+        self,
+        events: Iterable[OutRecord],
+        checkpoints: list[OutRecord],
+        before_commit: BeforeCommit | None = None,
     ) -> Marker | None:
-        """Returns where one record of the write landed, when its visibility can be checked."""
+        """Returns where one record of the write landed, when its visibility can be checked.
+
+        A transactional writer awaits `before_commit` once every record is acknowledged and
+        before it commits; if it raises, the transaction is not committed.
+        """
         ...
 
 
@@ -183,12 +191,17 @@ class TransactionalWriter(_ProducerOwner):
         await producer.commit_transaction()
 
     async def write(
-        self, events: Iterable[OutRecord], checkpoints: list[OutRecord]
+        self,
+        events: Iterable[OutRecord],
+        checkpoints: list[OutRecord],
+        before_commit: BeforeCommit | None = None,
     ) -> Marker | None:
         """One transaction; AmbiguousCommitError when only the commit's outcome is unknown."""
         producer = self.producer
         await producer.begin_transaction()
         marker = await self.send_all(itertools.chain(events, checkpoints))
+        if before_commit is not None:
+            await before_commit()
         try:
             async with asyncio.timeout(self._write_timeout_s):
                 await producer.commit_transaction()
@@ -211,7 +224,10 @@ class AtLeastOnceWriter(_ProducerOwner):
         )
 
     async def write(
-        self, events: Iterable[OutRecord], checkpoints: list[OutRecord]
+        self,
+        events: Iterable[OutRecord],
+        checkpoints: list[OutRecord],
+        before_commit: BeforeCommit | None = None,
     ) -> Marker | None:
         await self.send_all(events)
         await self.send_all(checkpoints)
