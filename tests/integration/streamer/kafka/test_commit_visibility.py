@@ -135,7 +135,7 @@ async def test_a_commit_reported_but_lost_is_written_again(
     lost_before = _lost_commits()
     async with make_sink(sink_settings(commit_interval_ms=10)) as sink:
         writer = _losing(sink, lose=2)
-        await _publish(sink, range(0, 20))  # write 1
+        await _publish(sink, range(20))  # write 1
         await _publish(sink, range(20, 40))  # write 2: aborted, reported committed
         if lost_batch == "middle":
             await _publish(sink, range(40, 60))  # finds write 2 lost, writes 2 and 3 again
