@@ -306,29 +306,26 @@ class KafkaSink(AsyncResource):
     async def _confirm_previous(self) -> None:
         """Raise (so that the open transaction is not committed) unless the previous batch is
         visible: the retry settles whether it was lost and writes it again if so."""
-        previous = self._previous
-        if previous is None or previous.marker is None or previous.verified:
-            return
-        assert self._visibility is not None
-        timeout_s = self.settings.request_timeout_ms / 1000
-        visibility = await self._visibility.check(previous.marker, timeout_s)
-        if visibility is Visibility.VISIBLE:
-            previous.verified = True
-            return
-        raise SinkTransientError(f"the previous commit is {visibility.value}")
+        visibility = await self._check_previous()
+        if visibility is not Visibility.VISIBLE:
+            raise SinkTransientError(f"the previous commit is {visibility.value}")
 
     async def _confirm_last(self) -> None:
         """At stop, after the last write: confirm the last batch, writing it again if lost."""
+        if await self._check_previous() is not Visibility.VISIBLE:
+            await self._writer_stop()  # a new producer settles the transaction either way
+            await self._write(Batch.empty(), recovering=True)
+
+    async def _check_previous(self) -> Visibility:
+        """Whether the last committed batch is readable (VISIBLE when there is nothing to check)."""
         previous = self._previous
         if previous is None or previous.marker is None or previous.verified:
-            return
+            return Visibility.VISIBLE
         assert self._visibility is not None
         timeout_s = self.settings.request_timeout_ms / 1000
-        if await self._visibility.check(previous.marker, timeout_s) is Visibility.VISIBLE:
-            previous.verified = True
-            return
-        await self._writer_stop()  # a new producer settles the transaction either way
-        await self._write(Batch.empty(), recovering=True)
+        visibility = await self._visibility.check(previous.marker, timeout_s)
+        previous.verified = visibility is Visibility.VISIBLE
+        return visibility
 
     async def _previous_visible(self) -> bool:
         previous = self._previous
