@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.sink import KafkaSink
@@ -91,17 +92,29 @@ async def _wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> Non
             await asyncio.sleep(0.05)
 
 
-async def test_broker_restart_mid_run_loses_and_doubles_nothing(broker: Broker) -> None:
+def _aborted_transactions() -> float:
+    value = REGISTRY.get_sample_value(
+        "agents_streamer_sink_transactions_total", {"outcome": "aborted"}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize("outage_s", [2, 8], ids=["short", "long"])
+async def test_broker_restart_mid_run_loses_and_doubles_nothing(
+    broker: Broker, outage_s: float
+) -> None:
     """Events published before, during and after a broker restart are each read exactly once,
-    in per-session order."""
+    in per-session order. A short outage is ridden out by the producer's own retries; a long one
+    outlasts the write timeout, so the sink aborts, starts a new producer and writes again."""
     kafka = settings_for(broker.kafka.bootstrap)
     count = 1000
+    aborted_before = _aborted_transactions()
     async with KafkaSink(kafka, _outage_settings()) as sink:
         publisher = asyncio.create_task(_publish_all(sink, count))
         try:
             await _wait_for(lambda: len(sink._book.committed) == len(SESSIONS))
             await broker.stop()
-            await asyncio.sleep(2)  # publishing continues into the buffer meanwhile
+            await asyncio.sleep(outage_s)  # publishing continues into the buffer meanwhile
             await broker.start()
             await asyncio.wait_for(publisher, 180)
         finally:
@@ -125,6 +138,8 @@ async def test_broker_restart_mid_run_loses_and_doubles_nothing(broker: Broker) 
         in_log = ids_by_session(raw)
         print("UNCOMMITTED-VIEW", difference(expected, in_log), kafka.events_topic)
     assert expected == actual, difference(expected, actual)
+    if outage_s > 6:  # longer than the write timeout (2 x request_timeout_ms)
+        assert _aborted_transactions() > aborted_before, "the producer-restart path did not run"
 
 
 async def test_publish_blocks_and_memory_stays_bounded_while_the_broker_is_down(
