@@ -163,15 +163,23 @@ class Follower:
         reconciled_at = loop.time()
         async with aclosing(frames):
             async for items in frames:
-                for item in items:
-                    got_event = await self._on_item(item) or got_event
-                    if self._ended:
-                        return got_event
+                got_event = await self._on_items(items) or got_event
+                items.clear()  # a quiet stream keeps no frame alive while it waits
+                if self._ended:
+                    return got_event
                 if reconcile is not None and loop.time() - reconciled_at >= reconcile:
                     got_event = await self._catch_up() or got_event
                     reconciled_at = loop.time()
                     if self._ended:
                         return got_event
+        return got_event
+
+    async def _on_items(self, items: list[Frame | FrameError]) -> bool:
+        got_event = False
+        for item in items:
+            got_event = await self._on_item(item) or got_event
+            if self._ended:
+                break
         return got_event
 
     async def _on_item(self, item: Frame | FrameError) -> bool:
