@@ -12,7 +12,8 @@ DEFAULT_URL = "http://127.0.0.1:8787"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--url` of a bot replica (any one) and the four actions."""
+    """`--url` of a bot replica (any one) and the four actions; the bearer token, when the bot
+    requires one, comes from `APPROVALS_HTTP_TOKEN` (never a flag: flags show in `ps`)."""
     parser.add_argument("--url", default=os.environ.get("APPROVALS_URL", DEFAULT_URL),
                         help="a bot's HTTP address (env APPROVALS_URL)")  # fmt: skip
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -41,7 +42,10 @@ async def _call(args: argparse.Namespace) -> tuple[int, Any]:
     import aiohttp  # noqa: PLC0415 - keep `streamer --help` light
 
     base = args.url.rstrip("/")
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+    token = os.environ.get("APPROVALS_HTTP_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
         if args.action == "list":
             query = "?status=all" if args.all else ""
             request = http.get(f"{base}/approvals{query}")

@@ -26,6 +26,9 @@ class ApprovalSettings(BaseSettings):
     escalation_timeout_secs: float = 3600.0
     timeout_message: str = "No one approved this tool use in time; it was denied by default."
     webhook_url: SecretStr | None = None  # a Slack webhook URL is a credential
+    # The bearer token the HTTP API requires (`Authorization: Bearer ...`); unset, the API is
+    # open to whoever can reach it (it binds to loopback by default).
+    http_token: SecretStr | None = None
     state_topic: str = STATE_TOPIC
     answer_attempts: int = 3
     retry_initial_ms: int = 200

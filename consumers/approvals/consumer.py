@@ -101,12 +101,17 @@ class ApprovalConsumer(Consumer):
         await self._notifier.start()
         await state.start()
         await self._parts.resolver.start()
-        ctx.routes.extend(approval_routes(state))
+        secret = self.settings.http_token
+        token = secret.get_secret_value() if secret is not None else ""
+        ctx.routes.extend(approval_routes(state, token or None))  # empty means unset
         for warning in self.policy.warnings:  # e.g. a rule that can never match
             metrics.PROBLEMS.labels("policy_warning").inc()
             log.warning("policy_warning", warning=warning)
         log.info(
-            "approvals_started", policy_version=self.policy.version, shadow=self.settings.shadow
+            "approvals_started",
+            policy_version=self.policy.version,
+            shadow=self.settings.shadow,
+            http_auth="bearer" if token else "none",
         )
 
     async def stop(self) -> None:

@@ -4,12 +4,16 @@
     GET  /approvals/{tool_use_id}               one entry
     POST /approvals/{tool_use_id}/decision      {"decision": "allow"|"deny", "by": NAME,
                                                  "reason": WHY, "message": DENY MESSAGE?}
-A decision is written to the state topic; the replica that owns the session sends it.
+A decision is written to the state topic; the replica that owns the session sends it. With a
+token configured (`APPROVALS_HTTP_TOKEN`) every request needs `Authorization: Bearer TOKEN`, or
+gets 401 before anything else is looked at.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
@@ -21,8 +25,11 @@ from consumers.approvals.state import StateStore
 MAX_TEXT = 2_000
 
 
-def approval_routes(state: StateStore) -> list[web.RouteDef]:
-    """The routes, bound to one state store."""
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def approval_routes(state: StateStore, token: str | None = None) -> list[web.RouteDef]:
+    """The routes, bound to one state store; each requires `token` as a bearer token if set."""
 
     async def list_entries(request: web.Request) -> web.Response:
         status = request.query.get("status", ESCALATED)
@@ -60,11 +67,32 @@ def approval_routes(state: StateStore) -> list[web.RouteDef]:
         metrics.DECISIONS.labels(decision, "human").inc()
         return web.json_response(stored.public(), status=202, dumps=_dumps)
 
+    def guarded(handler: Handler) -> Handler:
+        if token is None:
+            return handler
+
+        async def checked(request: web.Request) -> web.Response:
+            if not _bearer_matches(request, token):
+                metrics.PROBLEMS.labels("http_unauthorized").inc()
+                response = _error(401, "a valid bearer token is required")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="approvals"'
+                return response
+            return await handler(request)
+
+        return checked
+
     return [
-        web.get("/approvals", list_entries),
-        web.get("/approvals/{tool_use_id}", show),
-        web.post("/approvals/{tool_use_id}/decision", decide),
+        web.get("/approvals", guarded(list_entries)),
+        web.get("/approvals/{tool_use_id}", guarded(show)),
+        web.post("/approvals/{tool_use_id}/decision", guarded(decide)),
     ]
+
+
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())  # constant time
 
 
 def _invalid(body: object) -> str | None:

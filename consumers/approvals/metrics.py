@@ -16,7 +16,8 @@ OUTCOMES = Counter(
 )
 PROBLEMS = Counter(
     "agents_approvals_problems",
-    "Bad input and trouble: malformed_input, api_error, history_check, webhook_failed, ...",
+    "Bad input and trouble: malformed_input, api_error, history_check, webhook_failed,"
+    " http_unauthorized, ...",
     ["kind"],
 )
 PENDING = Gauge("agents_approvals_escalations_pending", "Escalations waiting for a person.")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 
@@ -84,3 +87,45 @@ async def test_escalation_notifies_and_the_api_refuses_bad_decisions(
         statuses, any(tool_use_id in r["text"] for r in received),
         all(r["blocks"][0]["type"] == "section" for r in received),
     )  # fmt: skip
+
+
+async def _cli(url: str, env: dict[str, str]) -> tuple[int, Any]:
+    """`streamer approvals --url URL list` as a real process with `env`."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer", "approvals", "--url", url, "list",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, _err = await process.communicate()
+    return int(process.returncode or 0), orjson.loads(out)
+
+
+async def test_with_a_token_every_request_needs_it(
+    simulator: Simulator, kafka_bootstrap: str
+) -> None:
+    """With `APPROVALS_HTTP_TOKEN` set, a request without the bearer token, or with another one,
+    gets 401 before anything is looked up; the CLI sends the token from the same variable."""
+    token = "s3cret-approvals-token"
+    loop = Loop(simulator.base_url, loop_kafka(kafka_bootstrap), Policy.from_text(ASK_ALL))
+    bot = await loop.start_bot(http_token=token)
+    try:
+        statuses = []
+        async with aiohttp.ClientSession(base_url=bot.url) as http:
+            for method, path, headers in [
+                ("GET", "/approvals", {}),
+                ("GET", "/approvals", {"Authorization": "Bearer wrong"}),
+                ("GET", "/approvals", {"Authorization": f"Basic {token}"}),
+                ("POST", "/approvals/sevt_unknown/decision", {}),
+                ("GET", "/approvals", {"Authorization": f"Bearer {token}"}),
+                ("POST", "/approvals/sevt_unknown/decision", {"Authorization": f"Bearer {token}"}),
+            ]:
+                body = {"decision": "allow", "by": "a"}
+                async with http.request(method, path, headers=headers, json=body) as response:
+                    statuses.append(response.status)
+        env = {k: v for k, v in os.environ.items() if k != "APPROVALS_HTTP_TOKEN"}
+        without = await _cli(bot.url, env)
+        with_token = await _cli(bot.url, env | {"APPROVALS_HTTP_TOKEN": token})
+    finally:
+        await loop.stop_bots()
+    assert [401, 401, 401, 401, 200, 404] == statuses
+    assert (1, "a valid bearer token is required") == (without[0], without[1]["error"]["message"])
+    assert (0, []) == (with_token[0], with_token[1]["data"])
