@@ -335,7 +335,7 @@ class KafkaSink(AsyncResource):
             previous.verified = True
             return True
         metrics.ERRORS.labels(reason="commit_lost").inc()
-        log.error("sink_commit_lost", rewriting_events=len(previous.events))
+        log.error("sink_commit_lost", rewriting_events=len(previous.events), marker=previous.marker)
         return False
 
     async def _writer_start(self) -> Writer:
