@@ -49,7 +49,7 @@ def topic_specs(kafka: KafkaSettings, settings: SinkSettings) -> list[TopicSpec]
             kafka.checkpoints_topic,
             settings.checkpoints_partitions,
             # Compacted, but a checkpoint stays readable for an hour even once superseded: the
-            # sink reads its latest checkpoint record back to confirm a commit.
+            # sink reads a batch's checkpoint record back to confirm its commit.
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"},
         ),
         TopicSpec(
@@ -180,32 +180,3 @@ def _absorb(checkpoints: dict[str, Checkpoint], key: bytes | None, value: bytes 
         log.warning("checkpoint_skipped", reason="bad_checkpoint", error=str(exc))
         return
     checkpoints[checkpoint.session_id] = checkpoint
-
-
-async def record_is_committed(
-    kafka: KafkaSettings, marker: tuple[str, int, int], timeout_s: float = 30.0
-) -> bool:
-    """Whether the record at `marker` (topic, partition, offset) is visible to a read_committed
-    reader. Call only once its transaction is resolved (committed or aborted)."""
-    topic, partition, offset = marker
-    tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(
-        **kafka.client_kwargs(),
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
-        async with asyncio.timeout(timeout_s):
-            while True:
-                batches = await consumer.getmany(tp, timeout_ms=500)
-                offsets: list[int] = [m.offset for m in batches.get(tp, [])]
-                if offsets:
-                    return offsets[0] == offset  # an aborted record is skipped, never returned
-                if await consumer.position(tp) > offset:
-                    return False
-    finally:
-        await consumer.stop()

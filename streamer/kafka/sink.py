@@ -29,7 +29,6 @@ from streamer.kafka import metrics
 from streamer.kafka.admin import (
     ensure_topics,
     load_checkpoints,
-    record_is_committed,
     topic_specs,
 )
 from streamer.kafka.batch import Batch, prepare_batch
@@ -47,10 +46,13 @@ from streamer.kafka.errors import (
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.visibility import Visibility, VisibilityCheck
-from streamer.kafka.writers import Writer, make_writer
+from streamer.kafka.writers import Marker, Writer, make_writer
 from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
+
+# How long a read-back may wait once a restarted producer has settled the transaction in doubt.
+SETTLED_CHECK_TIMEOUT_S = 30.0
 
 
 class KafkaSink(AsyncResource):
@@ -261,7 +263,7 @@ class KafkaSink(AsyncResource):
         """After a commit with an unknown outcome: restart the writer (which settles the old
         transaction one way or the other), then look whether its records are visible."""
         await self._writer_start()
-        committed = await record_is_committed(self.kafka, error.marker)
+        committed = await self._settled_visible(error.marker)
         log.warning("sink_commit_resolved", committed=committed)
         return committed
 
@@ -298,7 +300,7 @@ class KafkaSink(AsyncResource):
             pending.event_records(self.format), pending.checkpoint_records
         )
         if batch.marker is not None:
-            if not await record_is_committed(self.kafka, batch.marker):
+            if not await self._settled_visible(batch.marker):
                 metrics.ERRORS.labels(reason="commit_lost").inc()
                 raise SinkTransientError("a committed batch is not visible")
             batch.verified = True
@@ -327,11 +329,20 @@ class KafkaSink(AsyncResource):
         previous.verified = visibility is Visibility.VISIBLE
         return visibility
 
+    async def _settled_visible(self, marker: Marker) -> bool:
+        """Visible or lost, once a restarted producer has settled the transaction; raises (so the
+        write is retried) while the broker cannot tell yet."""
+        assert self._visibility is not None
+        visibility = await self._visibility.check(marker, SETTLED_CHECK_TIMEOUT_S)
+        if visibility is Visibility.UNDETERMINED:
+            raise SinkTransientError("a commit's outcome is not readable yet")
+        return visibility is Visibility.VISIBLE
+
     async def _previous_visible(self) -> bool:
         previous = self._previous
         if previous is None or previous.marker is None or previous.verified:
             return True
-        if await record_is_committed(self.kafka, previous.marker):
+        if await self._settled_visible(previous.marker):
             previous.verified = True
             return True
         metrics.ERRORS.labels(reason="commit_lost").inc()
