@@ -17,7 +17,20 @@ $(BIN)/activate: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(BIN)/activate
 
-install: $(BIN)/activate ## Create .venv with the package and dev tools; fetch Kafka's jars
+# Debian packages the tests use as real parts: Prometheus + promtool (rules, PromQL), Chromium +
+# ChromeDriver (the approver page), kcat (debugging topics). Skipped when all are present.
+SYSTEM_TOOLS := prometheus promtool chromium chromedriver kcat
+SYSTEM_PACKAGES := prometheus chromium chromium-driver kcat
+
+system-deps: ## Install the Debian packages the tests need (prometheus, chromium, chromedriver, kcat)
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "system-deps: missing$$missing; installing $(SYSTEM_PACKAGES)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
+install: system-deps $(BIN)/activate ## Debian packages, .venv with the package and dev tools, Kafka's jars
 	$(KAFKA_LOCAL) fetch
 
 lint: install ## ruff (lint + format check) and mypy --strict
@@ -51,4 +64,4 @@ clean: ## Remove the virtualenv, caches and the local broker's data
 	-$(KAFKA_LOCAL) stop
 	rm -rf $(VENV) deploy/kafka/target deploy/kafka/.data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lint format test demo simulate bench-sim kafka-start kafka-stop clean
+.PHONY: help system-deps install lint format test demo simulate bench-sim kafka-start kafka-stop clean

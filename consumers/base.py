@@ -116,6 +116,19 @@ class Consumer(ABC):
     by the runner with kind `bad_record`. Keep `handle` short: long waits (for a person, say)
     belong in a background task started in `start`, not in the handler.
 
+    **Owning offsets (exactly once).** A consumer whose output is an aggregate or a table must
+    not count a record twice after a crash, so at-least-once is not enough. Set `owns_offsets =
+    True` and implement two methods: `positions(partitions)` loads the durable state of those
+    partitions (dropping anything in memory for them) and returns, per partition, the next offset
+    to handle (a partition it has never stored starts at the beginning of the topic); and
+    `commit(offsets, reason)`, which the runner calls where it would commit the group's offsets
+    (after each batch, before a revocation, at stop) with the next offset to handle per partition.
+    `commit` stores the output and the offsets atomically, now or later (a table may flush by size
+    or age: it then must store on `reason` "revoke" and "stop"). The runner seeks each assigned
+    partition to `positions(...)`; when `commit` raises, it asks `positions` again for those
+    partitions and seeks back there, so the records since the last durable store are handled again
+    against the state that store holds.
+
     **Registering.** In your package's `pyproject.toml`:
 
         [project.entry-points."agents_streamer.consumers"]
@@ -149,6 +162,9 @@ class Consumer(ABC):
     # True: records of different keys (sessions) in one partition may be handled concurrently,
     # each key still in order. More throughput when handlers wait on I/O.
     parallel_keys: ClassVar[bool] = False
+    # True: the consumer stores the offsets it covers together with its output (exactly once;
+    # see "Owning offsets" above). The runner then never commits the group's offsets itself.
+    owns_offsets: ClassVar[bool] = False
 
     async def start(self, ctx: ConsumerContext) -> None:  # noqa: B027 - optional hook
         """Open resources; called once before the first record."""
@@ -165,6 +181,14 @@ class Consumer(ABC):
 
     async def on_revoked(self, partitions: set[int]) -> None:  # noqa: B027 - optional hook
         """Partitions about to be taken away; finish work on them before returning."""
+
+    async def positions(self, partitions: set[int]) -> dict[int, int]:
+        """With `owns_offsets`: load these partitions' durable state; the next offset of each."""
+        raise NotImplementedError(f"{self.name}: owns_offsets needs positions()")
+
+    async def commit(self, offsets: dict[int, int], reason: str) -> None:
+        """With `owns_offsets`: store output and `offsets` together (reason: batch|revoke|stop)."""
+        raise NotImplementedError(f"{self.name}: owns_offsets needs commit()")
 
     @classmethod  # noqa: B027 - optional hook
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

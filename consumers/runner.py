@@ -119,11 +119,13 @@ class Runner(AsyncResource):
             self._idle.set()
 
     async def _run_once(self, client: AIOKafkaConsumer) -> None:
-        generation = self._generation
         batches = await client.getmany(
             timeout_ms=self.settings.poll_timeout_ms,
             max_records=self.settings.max_batch_records,
         )
+        # Read after the fetch: aiokafka drops fetched records that a seek (in a rebalance
+        # callback, say) made stale, so what `getmany` returned matches the positions now.
+        generation = self._generation
         await asyncio.gather(
             *(self._handle_partition(client, generation, tp, rs) for tp, rs in batches.items())
         )
@@ -165,8 +167,9 @@ class Runner(AsyncResource):
                 return False
             async with self._gate.shared():
                 if generation != self._generation:
-                    # A rebalance happened since the fetch: hand the rest back to the fetcher.
-                    if track and tp in client.assignment():
+                    # A rebalance happened since the fetch: hand the rest back to the fetcher
+                    # (a consumer that owns its offsets was already sought to its store).
+                    if track and tp in client.assignment() and not self.consumer.owns_offsets:
                         client.seek(tp, message.offset)
                     return False
                 try:
@@ -272,12 +275,41 @@ class Runner(AsyncResource):
         if not offsets:
             return
         try:
-            await client.commit(offsets)
+            if self.consumer.owns_offsets:
+                await self.consumer.commit({tp.partition: o for tp, o in offsets.items()}, reason)
+            else:
+                await client.commit(offsets)
         except Exception as exc:  # noqa: BLE001 - a failed commit means a redelivery, not a crash
             metrics.ERRORS.labels(self.name, "commit").inc()
             log.warning("commit_failed", consumer=self.name, reason=reason, error=repr(exc))
+            if self.consumer.owns_offsets and reason != "stop":
+                await self._rewind(client, set(offsets) & client.assignment())
             return
         metrics.COMMITS.labels(self.name, reason).inc()
+
+    async def _rewind(self, client: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
+        """Seek `partitions` to where the consumer's durable state ends (it reloads that state).
+
+        Called on assignment and after a failed `commit`; batches fetched before are stale.
+        """
+        if not partitions:
+            return
+        self._generation += 1
+        stored = await self.consumer.positions({tp.partition for tp in partitions})
+        for tp in partitions:
+            self._processed.pop(tp, None)
+            position = stored.get(tp.partition)
+            if position is None:
+                await client.seek_to_beginning(tp)
+                self._positions.pop(tp, None)
+            else:
+                client.seek(tp, position)
+                self._positions[tp] = position
+        log.info(
+            "partitions_rewound",
+            consumer=self.name,
+            positions={tp.partition: stored.get(tp.partition, "beginning") for tp in partitions},
+        )
 
     def _update_lag(self, client: AIOKafkaConsumer) -> None:
         for tp in client.assignment():
@@ -303,6 +335,10 @@ class Runner(AsyncResource):
         """Tell the consumer which partitions it owns now."""
         for tp in assigned:
             self._processed.pop(tp, None)
+        client = self._client
+        if self.consumer.owns_offsets and client is not None:
+            async with self._gate.exclusive():
+                await self._rewind(client, assigned)
         await self.consumer.on_assigned({tp.partition for tp in assigned})
         log.info(
             "partitions_assigned",

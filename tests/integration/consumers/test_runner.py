@@ -199,3 +199,64 @@ async def test_parallel_keys_run_sessions_concurrently_each_in_order(kafka: Kafk
         per_session,
         consumer.handled[0][0],
     )
+
+
+class Tally(Consumer):
+    """Counts events per partition and stores counts with offsets in `store` (its "table").
+
+    `store` outlives the instance, as a table or a state topic would; `fail_commits` makes the
+    next commits raise, as a store that is down would.
+    """
+
+    name = "tally"
+    owns_offsets = True
+
+    def __init__(self, store: dict[int, tuple[int, int]]) -> None:
+        self.store = store  # partition -> (next offset, count)
+        self.counts: dict[int, int] = {}
+        self.fail_commits = 0
+
+    async def positions(self, partitions: set[int]) -> dict[int, int]:
+        for partition in partitions:
+            self.counts[partition] = self.store.get(partition, (0, 0))[1]
+        return {p: self.store[p][0] for p in partitions if p in self.store}
+
+    async def commit(self, offsets: dict[int, int], reason: str) -> None:
+        del reason
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise TransientError("the store is down")
+        for partition, offset in offsets.items():
+            self.store[partition] = (offset, self.counts[partition])
+
+    async def handle(self, record: EventRecord) -> None:
+        self.counts[record.partition] = self.counts.get(record.partition, 0) + 1
+
+
+async def test_consumer_that_owns_offsets_resumes_from_its_store(kafka: KafkaSettings) -> None:
+    """The runner seeks to the consumer's stored positions, not the group's committed offset."""
+    first = [("sesn_1", event("agent.message")) for _ in range(3)]
+    await produce(kafka.bootstrap_servers, kafka.events_topic, first, partition=0)
+    store: dict[int, tuple[int, int]] = {}
+    group = unique_name("group")
+    tally = Tally(store)
+    async with running(Runner(tally, kafka, SETTINGS, group_id=group)):
+        await wait_for(lambda: store.get(0) == (3, 3))
+    store[0] = (1, 1)  # the store says only offset 0 is in: 1 and 2 must be handled again
+    await produce(kafka.bootstrap_servers, kafka.events_topic, first[:1], partition=0)
+    again = Tally(store)
+    async with running(Runner(again, kafka, SETTINGS, group_id=group)):
+        await wait_for(lambda: store.get(0) == (4, 4))
+    assert (4, 4) == store[0]
+
+
+async def test_failed_commit_rewinds_to_the_durable_state(kafka: KafkaSettings) -> None:
+    """A commit that raises leaves nothing half-counted: the records are handled again."""
+    records = [("sesn_1", event("agent.message")) for _ in range(5)]
+    store: dict[int, tuple[int, int]] = {}
+    tally = Tally(store)
+    tally.fail_commits = 2
+    await produce(kafka.bootstrap_servers, kafka.events_topic, records, partition=0)
+    async with running(Runner(tally, kafka, SETTINGS, group_id=unique_name("group"))):
+        await wait_for(lambda: store.get(0) == (5, 5))
+    assert ((5, 5), 0) == (store[0], tally.fail_commits)
