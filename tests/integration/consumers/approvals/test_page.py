@@ -211,3 +211,96 @@ async def test_keyboard_moves_denies_with_a_message_and_allows(
     assert ("deny", message) == deny
     assert ("allow", None) == allow
     assert "escalated" == first["status"]
+
+
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+async def test_html_in_a_tool_input_is_shown_as_text(
+    simulator: Simulator, kafka_bootstrap: str, laptop: Browser
+) -> None:
+    """A command, a session title and metadata made of HTML are shown character for character,
+    and none of it becomes an element or runs."""
+    session = await simulator.create_session(metadata={"note": '<b onmouseover="x()">hi</b>'})
+    await set_title(simulator, session, "<i>title</i><script>window.__pwned = 3</script>")
+    loop = await new_loop(simulator, kafka_bootstrap)
+    bot = await loop.start_bot(reviewer_tokens=TOKENS)
+    try:
+        async with streamer(simulator.base_url, loop.kafka, [session]):
+            await sign_in(laptop, bot, "alice-token-1234")
+            injected = simulator.inject(session, {
+                "type": "agent.tool_use", "name": "bash", "evaluated_permission": "ask",
+                "input": {"command": HOSTILE},
+            })  # fmt: skip
+            card = f"#item-{injected['id']}"
+            command = await laptop.call((await laptop.one(f"{card} pre.shell code")).get_attribute,
+                                        "textContent")  # fmt: skip
+            title = await laptop.call((await laptop.one(f"{card} .title")).get_attribute,
+                                      "textContent")  # fmt: skip
+            chips = await laptop.call((await laptop.one(f"{card} .session")).get_attribute,
+                                      "textContent")  # fmt: skip
+            elements = await laptop.all(f"{card} script, {card} img, {card} b, {card} i")
+            pwned = await laptop.script("return window.__pwned === undefined ? null : 1")
+    finally:
+        await loop.stop_bots()
+    assert HOSTILE == command
+    assert "<i>title</i><script>window.__pwned = 3</script>" == title
+    assert 'note=<b onmouseover="x()">hi</b>' in chips
+    assert ([], None) == (elements, pwned)
+
+
+async def test_a_decision_made_elsewhere_shows_who_made_it_and_is_in_the_history(
+    simulator: Simulator, kafka_bootstrap: str, laptop: Browser
+) -> None:
+    """While alice looks at an escalation, bob decides it through the API: her card says
+    "Already decided by human:bob" and can no longer be decided; the history lists bob's allow
+    and filters it by session and decision."""
+    session = await simulator.create_session()
+    loop = await new_loop(simulator, kafka_bootstrap)
+    bot = await loop.start_bot(reviewer_tokens=TOKENS)
+    try:
+        async with streamer(simulator.base_url, loop.kafka, [session]):
+            await sign_in(laptop, bot, "alice-token-1234")
+            [first, *_] = await laptop.until(card_ids)
+            headers = {"Authorization": "Bearer bob-token-5678"}
+            async with (
+                aiohttp.ClientSession(headers=headers) as http,
+                http.post(f"{bot.url}/approvals/{first}/decision",
+                          json={"decision": "allow", "by": "mallory"}) as response,
+            ):  # fmt: skip
+                assert 202 == response.status
+            shown = await laptop.until(status_of(first))
+            enabled = await laptop.call(
+                (await laptop.one(f"#item-{first} button.allow")).is_enabled
+            )
+            await until_answered(simulator, session, first)
+            await laptop.call((await laptop.one("#tab-history")).click)
+            rows = await laptop.until(history_rows(session, "allow"))
+            await laptop.call((await laptop.one("#history-filter select")).send_keys, "deny")
+            await laptop.call((await laptop.one("#history-filter button")).click)
+            after_filter = await laptop.until(no_rows)
+    finally:
+        await loop.stop_bots()
+    assert ("Already decided by human:bob", False) == (shown, enabled)
+    assert any("human:bob" in row and "answered" in row for row in rows)
+    assert after_filter
+
+
+def history_rows(session: str, decision: str) -> Any:
+    """A wait condition: filter the history, return its rows' texts once one is bob's answer."""
+
+    def read(driver: WebDriver) -> list[str] | None:
+        field = driver.find_element(By.CSS_SELECTOR, "#history-filter input")
+        field.clear()
+        field.send_keys(session)
+        driver.find_element(By.CSS_SELECTOR, "#history-filter select").send_keys(decision)
+        driver.find_element(By.CSS_SELECTOR, "#history-filter button").click()
+        rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#history-rows tr")]
+        return rows if any("answered" in row for row in rows) else None
+
+    return read
+
+
+def no_rows(driver: WebDriver) -> bool:
+    """The history table is empty (no deny in this test)."""
+    return not driver.find_elements(By.CSS_SELECTOR, "#history-rows tr")
