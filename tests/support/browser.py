@@ -82,9 +82,16 @@ class Browser:
         return await asyncio.to_thread(self.driver.execute_script, source)
 
     async def screenshot(self, path: Path) -> None:
-        """Save a PNG of the viewport."""
+        """Save a PNG of the whole page (the window grows to the page's height first)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.driver.save_screenshot, str(path))
+
+        def shoot() -> None:
+            width = self.driver.get_window_size()["width"]
+            height = self.driver.execute_script("return document.documentElement.scrollHeight")
+            self.driver.set_window_size(width, int(height) + 160)  # + the browser's own frame
+            self.driver.save_screenshot(str(path))
+
+        await asyncio.to_thread(shoot)
 
 
 async def open_browser(size: tuple[int, int] = LAPTOP) -> AsyncIterator[Browser]:
