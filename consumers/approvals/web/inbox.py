@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 QUEUE_SIZE = 1_000
 FACTS_CACHE = 10_000
 FACTS_TIMEOUT_SECS = 3.0
+RETRY_FACTS_SECS = 30.0
 
 Message = tuple[str, Any]  # (SSE event name, what it carries: an Entry, or a JSON-able value)
 
@@ -37,18 +38,26 @@ class SessionFacts:
     def __init__(self, api: ApiClient) -> None:
         self._api = api
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._failed: dict[str, float] = {}  # session -> when to ask the API again
 
     async def get(self, session_id: str) -> dict[str, Any]:
-        """`{"title", "agent", "metadata"}`; empty values when the API cannot say (not cached)."""
+        """`{"title", "agent", "metadata"}`; empty values when the API cannot say (asked again
+        after `RETRY_FACTS_SECS`)."""
         if session_id in self._known:
             return self._known[session_id]
+        if self._failed.get(session_id, 0.0) > time.monotonic():
+            return _facts({})  # unreadable a moment ago: do not hold every page up again
         try:
             async with asyncio.timeout(FACTS_TIMEOUT_SECS):
                 body = await self._api.session(session_id)
         except (ApiError, TimeoutError) as exc:
             log.info("approvals_page_session_unreadable", session_id=session_id,
                      error=type(exc).__name__)  # fmt: skip
-            return {"title": None, "agent": None, "metadata": {}}
+            if len(self._failed) > FACTS_CACHE:
+                self._failed.clear()
+            self._failed[session_id] = time.monotonic() + RETRY_FACTS_SECS
+            return _facts({})
+        self._failed.pop(session_id, None)
         facts = _facts(body or {})
         self._known[session_id] = facts
         if len(self._known) > FACTS_CACHE:

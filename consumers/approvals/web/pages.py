@@ -171,7 +171,7 @@ class Pages:
         response.headers.update(SECURITY_HEADERS)
         await response.prepare(request)
         with self._inbox.subscribe() as queue:
-            items = [await self._inbox.item(e) for e in self._inbox.pending()]
+            items = await asyncio.gather(*map(self._inbox.item, self._inbox.pending()))
             await _event(response, "snapshot", {"now": time.time(), "me": _shown(who),
                                                 "items": items})  # fmt: skip
             last_write = time.monotonic()
