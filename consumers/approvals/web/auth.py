@@ -43,11 +43,6 @@ class Identity:
     name: str
     bearer: bool = False
 
-    @property
-    def person(self) -> str | None:
-        """The person's name as `decided_by` records it (None for a machine)."""
-        return None if self.kind == MACHINE else self.name
-
 
 class Auth:
     """Identifies requests, issues and verifies login cookies, checks CSRF and approvers."""
