@@ -139,35 +139,43 @@ def status_of(tool_use_id: str) -> Any:
     return read
 
 
-async def test_a_tool_use_appears_live_and_allow_reaches_the_session(
+async def test_tool_uses_appear_live_and_taps_allow_and_deny_with_a_reason(
     simulator: Simulator, kafka_bootstrap: str, phone: Browser
 ) -> None:
-    """On a phone-sized page opened before anything waits, the escalation appears without a
-    reload; a tap on Allow sends the session an `allow`, decided by the signed-in reviewer."""
-    session = await simulator.create_session(metadata={"team": "web"})
+    """On a phone-sized page opened before anything waits, escalations appear without a reload;
+    a tap on Allow sends one session an `allow`, Deny then a canned reason sends the other a
+    deny with that reason; both decided by the signed-in reviewer."""
+    sessions = [await simulator.create_session(metadata={"team": "web"}) for _ in range(2)]
     loop = await new_loop(simulator, kafka_bootstrap)
     bot = await loop.start_bot(reviewer_tokens=TOKENS)
     try:
         await sign_in(phone, bot, "alice-token-1234")
         empty = await phone.call(lambda: phone.driver.find_element(By.ID, "empty").is_displayed())
-        async with streamer(simulator.base_url, loop.kafka, [session]):
-            [first, *_] = await phone.until(card_ids)
-            card = await phone.one(f"#item-{first} button.allow")
+        async with streamer(simulator.base_url, loop.kafka, sessions):
+            ids = await phone.until(lambda d: card_ids(d) if len(card_ids(d)) >= 2 else None)
+            first, second = ids[0], ids[1]
             overflow = await phone.script(
-                "return document.documentElement.scrollWidth - window.innerWidth"
+                "const e = document.documentElement; return e.scrollWidth - e.clientWidth"
             )
             chips = await phone.call(
                 lambda: phone.driver.find_element(By.CSS_SELECTOR, f"#item-{first} .session").text
             )
-            await phone.call(card.click)
-            result = await until_answered(simulator, session, first)
-            stored = await entry(bot, first)
+            await phone.call((await phone.one(f"#item-{first} button.allow")).click)
+            await phone.call((await phone.one(f"#item-{second} button.deny")).click)
+            reason = await phone.one(f"#item-{second} .reasons button")
+            reason_text = await phone.call(lambda: reason.text)
+            await phone.call(reason.click)
+            allowed, denied = await entry(bot, first), await entry(bot, second)
+            allow = await until_answered(simulator, allowed["session_id"], first)
+            deny = await until_answered(simulator, denied["session_id"], second)
+            stored = [(await entry(bot, i))["decided_by"] for i in (first, second)]
     finally:
         await loop.stop_bots()
     assert (True, 0) == (empty, overflow)
     assert "team=web" in chips
-    assert ("allow", None) == result
-    assert "human:alice" == stored["decided_by"]
+    assert ("allow", None) == allow
+    assert ("deny", reason_text) == deny
+    assert ["human:alice", "human:alice"] == stored
 
 
 async def test_keyboard_moves_denies_with_a_message_and_allows(
