@@ -8,6 +8,7 @@ is shown as text, the keyboard works, someone else's decision is shown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -312,3 +314,48 @@ def history_rows(session: str, decision: str) -> Any:
 def no_rows(driver: WebDriver) -> bool:
     """The history table is empty (no deny in this test)."""
     return not driver.find_elements(By.CSS_SELECTOR, "#history-rows tr")
+
+
+async def test_a_forged_form_from_another_origin_decides_nothing(
+    simulator: Simulator, kafka_bootstrap: str, laptop: Browser
+) -> None:
+    """A page on another port of the same host (same site: the `SameSite` cookie goes along)
+    posts a decision as a form when alice opens it: refused (403, no CSRF token, foreign
+    `Origin`), and the escalation still waits."""
+    session = await simulator.create_session()
+    loop = await new_loop(simulator, kafka_bootstrap)
+    bot = await loop.start_bot(reviewer_tokens=TOKENS)
+    try:
+        async with streamer(simulator.base_url, loop.kafka, [session]):
+            await sign_in(laptop, bot, "alice-token-1234")
+            [first, *_] = await laptop.until(card_ids)
+            async with evil_site(f"{bot.url}/ui/api/decide/{first}") as evil_url:
+                await laptop.get(evil_url)
+                shown = await laptop.until(lambda d: "error" in d.page_source and d.page_source)
+            stored = await entry(bot, first)
+    finally:
+        await loop.stop_bots()
+    assert "missing or wrong CSRF token" in shown
+    assert "escalated" == stored["status"]
+
+
+@contextlib.asynccontextmanager
+async def evil_site(target: str) -> AsyncIterator[str]:
+    """A page elsewhere that submits a decision to `target` as soon as it loads."""
+    page = f"""<form method="post" action="{target}" enctype="text/plain">
+<input name='{{"decision": "allow", "message": "' value='"}}'></form>
+<script>document.forms[0].submit()</script>"""
+
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.add_routes([web.get("/", serve)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    finally:
+        await runner.cleanup()
