@@ -288,7 +288,14 @@
   function connect() {
     const stream = new EventSource("/ui/api/stream");
     stream.onopen = () => { $("conn").textContent = "live"; $("conn").className = "conn live"; };
-    stream.onerror = () => { $("conn").textContent = "reconnecting"; $("conn").className = "conn down"; };
+    stream.onerror = () => {
+      $("conn").textContent = "reconnecting";
+      $("conn").className = "conn down";
+      // Signed out meanwhile (the cookie expired, the token was rotated): show the sign-in form.
+      fetch("/ui/api/history?session=-", { credentials: "same-origin" })
+        .then((response) => { if (response.status === 401) window.location.reload(); })
+        .catch(() => {});
+    };
     stream.addEventListener("snapshot", (ev) => {
       const data = JSON.parse(ev.data);
       skew = data.now - Date.now() / 1000;
