@@ -146,6 +146,7 @@ def _approval_bot(base_url: str, bootstrap: str, args: argparse.Namespace) -> An
                "--escalation-timeout-secs", str(args.escalation_timeout_secs)]  # fmt: skip
     with (args.data_dir / "approvals.log").open("ab") as log:
         bot = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: S603
+    print(f"demo: approver inbox at http://127.0.0.1:{port}/ui")  # noqa: T201
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -221,6 +222,7 @@ class _View:
             f"approval bot decisions: {counts}",
             *(f"  {line}" for line in self.decisions),
             f"  escalations: streamer approvals --url {self.bot_url} list",
+            f"  inbox (decide in a browser): {self.bot_url}/ui",
             "recent events (read_committed):",
             *(f"  {line}" for line in self.tail),
             "Ctrl-C to stop",

@@ -38,3 +38,13 @@ class ApprovalSettings(BaseSettings):
     # which bounds memory and the topic. A tool use replayed after that is still not answered
     # twice: the API refuses it and the history check confirms it was answered.
     retention_secs: float = 7 * 24 * 3600.0
+    # The approver web page and who may decide (consumers/approvals/web, docs/APPROVALS.md).
+    # Per-reviewer tokens, `name:token,name:token`: a bearer token or the page's login names them.
+    reviewer_tokens: SecretStr | None = None
+    # A header an authenticating proxy sets to the person's name (e.g. X-Forwarded-User), believed
+    # only from `trusted_proxies` (comma-separated addresses or networks).
+    identity_header: str | None = None
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
+    approvers: str | None = None  # comma-separated allowlist of who may decide; unset: anyone
+    allowed_origins: str | None = None  # extra origins for the decision Origin check
+    history_size: int = 1_000  # recent audit records the page's history keeps

@@ -25,7 +25,6 @@ from consumers.approvals.api import ApiClient
 from consumers.approvals.audit import AuditLog
 from consumers.approvals.config import ApprovalSettings
 from consumers.approvals.errors import ApiError
-from consumers.approvals.http_api import approval_routes
 from consumers.approvals.model import (
     ANSWERED,
     ANSWERED_ELSEWHERE,
@@ -41,6 +40,7 @@ from consumers.approvals.model import (
 from consumers.approvals.notify import Notifier
 from consumers.approvals.resolver import Resolver
 from consumers.approvals.state import StateStore
+from consumers.approvals.web import ApproverPage
 from consumers.base import Consumer, ConsumerContext, EventRecord
 from consumers.errors import ConsumerError
 
@@ -67,6 +67,7 @@ class ApprovalConsumer(Consumer):
         self._api = ApiClient(self.settings)
         self._notifier = Notifier(self.settings.webhook_url)
         self._parts: _Parts | None = None
+        self._page: ApproverPage | None = None
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -101,9 +102,9 @@ class ApprovalConsumer(Consumer):
         await self._notifier.start()
         await state.start()
         await self._parts.resolver.start()
-        secret = self.settings.http_token
-        token = secret.get_secret_value() if secret is not None else ""
-        ctx.routes.extend(approval_routes(state, token or None))  # empty means unset
+        self._page = ApproverPage(state, self.settings, ctx.kafka)  # the API and the page
+        await self._page.start()
+        ctx.routes.extend(self._page.routes)
         for warning in self.policy.warnings:  # e.g. a rule that can never match
             metrics.PROBLEMS.labels("policy_warning").inc()
             log.warning("policy_warning", warning=warning)
@@ -111,11 +112,13 @@ class ApprovalConsumer(Consumer):
             "approvals_started",
             policy_version=self.policy.version,
             shadow=self.settings.shadow,
-            http_auth="bearer" if token else "none",
+            http_auth=self._page.auth.mode,
         )
 
     async def stop(self) -> None:
         """Stop the resolver, then every client; safe twice."""
+        if self._page is not None:
+            await self._page.stop()
         if self._parts is not None:
             await self._parts.resolver.stop()
             await self._parts.state.stop()

@@ -34,5 +34,6 @@ def test_demo_shows_events_and_bot_decisions_then_stops_its_processes(
     assert totals
     assert totals[-1] > 0
     assert re.search(r"approval bot decisions: .*(answered|escalated) \d+", result.stdout)
+    assert re.search(r"approver inbox at http://127\.0\.0\.1:\d+/ui", result.stdout)
     assert result.stdout.rstrip().endswith("demo: stopped everything it started")
     assert 1 == bots_left.returncode  # pgrep: no such process
