@@ -53,7 +53,11 @@ class ArchiveTable:
     def versions(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
         """Per partition, the next offset the table expects (absent: it holds none)."""
         table = self.open()
-        found = {p: table.transaction_version(app_id(topic, p)) for p in partitions}
+        try:
+            found = {p: table.transaction_version(app_id(topic, p)) for p in partitions}
+        except Exception as exc:
+            self._table = None
+            raise _classify(exc) from exc
         return {p: v for p, v in found.items() if v is not None}
 
     def append(self, data: pa.Table, topic: str, versions: dict[int, int]) -> None:

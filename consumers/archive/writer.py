@@ -82,7 +82,12 @@ class Writer:
                 return 0
             started = time.perf_counter()
             jobs = {p: list(self.buffers[p].sealed) for p in chosen}
-            written = await asyncio.to_thread(self._write_sealed, jobs)
+            try:
+                written = await asyncio.to_thread(self._write_sealed, jobs)
+            except ArchiveError:
+                raise
+            except Exception as exc:  # a bug must not end the flusher: the rows stay, retried
+                raise ArchiveError(f"{type(exc).__name__}: {exc}", kind="unexpected") from exc
             metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
             oldest = min(self.buffers[p].sealed[0].oldest_ms for p in chosen)
             metrics.STALENESS_SECONDS.observe(max(0.0, time.time() - oldest / 1000))
