@@ -11,6 +11,7 @@ Everything here is pure: `RowBuilder` collects rows column by column and `to_tab
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -78,6 +79,7 @@ _TYPED = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_cre
           "error_type")  # fmt: skip
 _HAS_TYPED = frozenset({"span.model_request_end", *_TOOL_USES, *_TOOL_USE_REFS, *_IDLE, *_ERRORS})
 _NO_TYPED: Final = (None,) * len(_TYPED)
+_NO_TOKENS: Final = (None,) * len(_TOKENS)
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
@@ -170,14 +172,16 @@ def typed_columns(event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _typed(event_type: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
     usage = data.get("model_usage") if event_type == "span.model_request_end" else None
-    usage = usage if isinstance(usage, Mapping) else {}
+    tokens = (
+        tuple(_int(usage.get(n)) for n in _TOKENS) if isinstance(usage, Mapping) else _NO_TOKENS
+    )
     ref = _TOOL_USE_REFS.get(event_type)
     stop = data.get("stop_reason") if event_type in _IDLE else None
     error = data.get("error") if event_type in _ERRORS else None
     is_error = data.get("is_error") if event_type in _HAS_IS_ERROR else None
     result = data.get("result") if event_type == "user.tool_confirmation" else None
     return (
-        *(_int(usage.get(name)) for name in _TOKENS),
+        *tokens,
         _str(data.get("name")) if event_type in _TOOL_USES else None,
         _str(data.get(ref)) if ref else None,
         is_error if isinstance(is_error, bool) else None,
@@ -201,6 +205,7 @@ def _timestamp(value: object) -> tuple[datetime | None, str | None]:
     return parsed.astimezone(UTC), None
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's records mostly share a few timestamps
 def _from_ms(ms: int) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms > 0 else None
 
