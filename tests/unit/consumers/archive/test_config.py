@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
+from consumers import registry
 from consumers.archive.config import ArchiveSettings
+from consumers.archive.consumer import ArchiveConsumer
 
 
 def test_default_is_a_local_directory_with_no_options() -> None:
@@ -37,3 +41,18 @@ def test_credentials_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret")
     options = ArchiveSettings(uri="s3://bucket/archive").delta_storage_options()
     assert "very-secret" not in repr(ArchiveSettings()) + repr(options)
+
+
+def test_command_line_overrides_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`streamer consume archive --uri U --flush-max-age-secs N` beats `ARCHIVE_URI`."""
+    monkeypatch.setenv("ARCHIVE_URI", "./from-env")
+    parser = argparse.ArgumentParser()
+    ArchiveConsumer.add_arguments(parser)
+    args = parser.parse_args(["--uri", "s3://b/p", "--flush-max-age-secs", "5"])
+    consumer = ArchiveConsumer.from_args(args)
+    assert ("s3://b/p", 5.0) == (consumer.settings.uri, consumer.settings.flush_max_age_secs)
+
+
+def test_registered_as_archive() -> None:
+    """The entry point `archive` loads the archive consumer."""
+    assert ArchiveConsumer is registry.load("archive")
