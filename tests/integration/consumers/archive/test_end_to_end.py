@@ -11,11 +11,16 @@ import asyncio
 import os
 import signal
 import sys
+import time
+import urllib.parse
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from deltalake import DeltaTable
 
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
@@ -23,6 +28,7 @@ from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.integration.consumers.archive.conftest import rows, wait_for
+from tests.support.events import event, produce
 from tests.support.flow import injecting
 from tests.support.kafka import unique_name
 from tests.support.s3 import LocalS3
@@ -137,3 +143,70 @@ async def test_two_replicas_and_a_kill_9(
 
     assert truth == archived, mismatch(truth, archived) + log.read_text()[-2000:]
     assert [0, 0] == codes, log.read_text()[-3000:]
+
+
+def uncommitted_files(table_dir: Path) -> set[str]:
+    """Data files on disk that no commit of the table's log adds (a write cut short)."""
+    on_disk = {str(p.relative_to(table_dir)) for p in table_dir.rglob("*.parquet")}
+    added = set()
+    for entry in (table_dir / "_delta_log").glob("*.json"):
+        for line in entry.read_text().splitlines():
+            action = orjson.loads(line)
+            if "add" in action:
+                added.add(urllib.parse.unquote(action["add"]["path"]))
+    return on_disk - added
+
+
+async def kill_while_writing(process: asyncio.subprocess.Process, table_dir: Path) -> set[str]:
+    """SIGKILL `process` as soon as it has data files on disk that are not committed yet."""
+    loop_until = time.monotonic() + 45
+    found: set[str] = set()
+    while time.monotonic() < loop_until and not found:
+        if (table_dir / "_delta_log").is_dir():
+            found = await asyncio.to_thread(uncommitted_files, table_dir)
+        await asyncio.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+    return found
+
+
+async def test_kill_9_mid_write(kafka_bootstrap: str, s3: LocalS3, tmp_path: Path) -> None:
+    """An archiver is SIGKILLed while a write is half done (its data files are in the bucket,
+    its commit is not), then restarted: every record once; the cut write's files are not in
+    the table."""
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        events_topic=unique_name("events"),
+        dead_letter_topic=unique_name("dlq"),
+    )
+    events = [
+        (f"sesn_{i % 40}", event("agent.message", n=i, text="x" * 200)) for i in range(20_000)
+    ]
+    await produce(kafka_bootstrap, kafka.events_topic, events)
+    bucket = s3.bucket()
+    uri, options = f"s3://{bucket}/archive", s3.storage_options()
+    table_dir = s3.data_dir / "buckets" / bucket / "archive"
+    log, group = tmp_path / "archive.log", unique_name("archive")
+    env = {
+        **archive_env(kafka, s3, uri),
+        "ARCHIVE_FLUSH_MAX_BYTES": "50000",
+        "ARCHIVE_FLUSH_MIN_INTERVAL_SECS": "0",
+    }
+    first = await start_archiver(env, group, log)
+    cut = await kill_while_writing(first, table_dir)
+    second = await start_archiver(env, group, log)
+    try:
+        await wait_for(lambda: len(rows(uri, options)) >= len(events), timeout_s=60)
+        await asyncio.sleep(2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(second.wait(), 60)
+    archived = Counter(r["event_id"] for r in rows(uri, options))
+    in_table = {
+        urllib.parse.unquote(p.split("/archive/", 1)[1])
+        for p in DeltaTable(uri, storage_options=options).file_uris()
+    }
+    assert ({str(e["id"]): 1 for _, e in events}, 0) == (dict(archived), code), log.read_text()[
+        -2000:
+    ]
+    assert set() == cut & in_table
