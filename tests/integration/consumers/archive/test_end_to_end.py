@@ -8,6 +8,7 @@ mid-run and started again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -27,7 +28,7 @@ from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 from streamer.simulator import Simulator, SimulatorConfig
-from tests.integration.consumers.archive.conftest import rows, wait_for
+from tests.integration.consumers.archive.conftest import count, rows, wait_for
 from tests.support.events import event, produce
 from tests.support.flow import injecting
 from tests.support.kafka import unique_name
@@ -120,7 +121,7 @@ async def test_two_replicas_and_a_kill_9(
         victim = await start_archiver(env, group, log)
         try:
             async with injecting(sim, session_ids, per_second=150):
-                await wait_for(lambda: len(rows(uri, options)) >= 150)
+                await wait_for(lambda: count(uri, options) >= 150)
                 victim.send_signal(signal.SIGKILL)
                 await victim.wait()
                 await asyncio.sleep(1)
@@ -132,7 +133,7 @@ async def test_two_replicas_and_a_kill_9(
                 stable_secs=2.0,
             )
             expected = sum(len(ids) for ids in truth.values())
-            await wait_for(lambda: len(rows(uri, options)) >= expected, timeout_s=60)
+            await wait_for(lambda: count(uri, options) >= expected, timeout_s=60)
             await asyncio.sleep(2)  # anything doubled would show up meanwhile
             archived = await asyncio.to_thread(table_by_session, uri, options)
         finally:
@@ -145,29 +146,34 @@ async def test_two_replicas_and_a_kill_9(
     assert [0, 0] == codes, log.read_text()[-3000:]
 
 
-def uncommitted_files(table_dir: Path) -> set[str]:
-    """Data files on disk that no commit of the table's log adds (a write cut short)."""
-    on_disk = {str(p.relative_to(table_dir)) for p in table_dir.rglob("*.parquet")}
-    added = set()
-    for entry in (table_dir / "_delta_log").glob("*.json"):
-        for line in entry.read_text().splitlines():
-            action = orjson.loads(line)
-            if "add" in action:
-                added.add(urllib.parse.unquote(action["add"]["path"]))
-    return on_disk - added
+def kill_between_files_and_commit(pid: int, table_dir: Path, secs: float) -> set[str]:
+    """Blocking: SIGKILL `pid` the moment a data file is in the bucket that no commit adds yet.
 
-
-async def kill_while_writing(process: asyncio.subprocess.Process, table_dir: Path) -> set[str]:
-    """SIGKILL `process` as soon as it has data files on disk that are not committed yet."""
-    loop_until = time.monotonic() + 45
+    Returns the files so found (empty: no write was caught half done within `secs`; the
+    process is killed then anyway).
+    """
+    added: set[str] = set()
+    read_logs: set[str] = set()
+    deadline = time.monotonic() + secs
     found: set[str] = set()
-    while time.monotonic() < loop_until and not found:
-        if (table_dir / "_delta_log").is_dir():
-            found = await asyncio.to_thread(uncommitted_files, table_dir)
-        await asyncio.sleep(0.002)
-    process.send_signal(signal.SIGKILL)
-    await process.wait()
+    while time.monotonic() < deadline and not found:
+        on_disk = {str(p.relative_to(table_dir)) for p in table_dir.glob("date=*/*.parquet")}
+        if on_disk - added and (table_dir / "_delta_log").is_dir():
+            for entry in sorted((table_dir / "_delta_log").glob("*.json")):
+                if entry.name not in read_logs:
+                    with contextlib.suppress(orjson.JSONDecodeError):  # still being written
+                        added |= _added_files(entry)
+                        read_logs.add(entry.name)
+            found = on_disk - added
+        time.sleep(0.0005)
+    os.kill(pid, signal.SIGKILL)
     return found
+
+
+def _added_files(entry: Path) -> set[str]:
+    lines = entry.read_text().splitlines()
+    actions = [orjson.loads(line) for line in lines if line.strip()]
+    return {urllib.parse.unquote(a["add"]["path"]) for a in actions if "add" in a}
 
 
 async def test_kill_9_mid_write(kafka_bootstrap: str, s3: LocalS3, tmp_path: Path) -> None:
@@ -179,34 +185,40 @@ async def test_kill_9_mid_write(kafka_bootstrap: str, s3: LocalS3, tmp_path: Pat
         events_topic=unique_name("events"),
         dead_letter_topic=unique_name("dlq"),
     )
-    events = [
-        (f"sesn_{i % 40}", event("agent.message", n=i, text="x" * 200)) for i in range(20_000)
-    ]
-    await produce(kafka_bootstrap, kafka.events_topic, events)
+    events = [(f"sesn_{i % 40}", event("agent.message", n=i)) for i in range(6000)]
+    await produce(kafka_bootstrap, kafka.events_topic, events[:1000])
     bucket = s3.bucket()
     uri, options = f"s3://{bucket}/archive", s3.storage_options()
     table_dir = s3.data_dir / "buckets" / bucket / "archive"
     log, group = tmp_path / "archive.log", unique_name("archive")
     env = {
         **archive_env(kafka, s3, uri),
-        "ARCHIVE_FLUSH_MAX_BYTES": "50000",
+        "ARCHIVE_FLUSH_MAX_AGE_SECS": "0.2",
         "ARCHIVE_FLUSH_MIN_INTERVAL_SECS": "0",
     }
     first = await start_archiver(env, group, log)
-    cut = await kill_while_writing(first, table_dir)
+    watch = asyncio.create_task(
+        asyncio.to_thread(kill_between_files_and_commit, first.pid, table_dir, 40.0)
+    )
+    sent = 1000
+    while not watch.done() and sent < len(events):  # a steady flow: small writes back to back
+        await produce(kafka_bootstrap, kafka.events_topic, events[sent : sent + 50])
+        sent += 50
+        await asyncio.sleep(0.25)
+    cut = await watch
+    await first.wait()
+    await produce(kafka_bootstrap, kafka.events_topic, events[sent:])
     second = await start_archiver(env, group, log)
     try:
-        await wait_for(lambda: len(rows(uri, options)) >= len(events), timeout_s=60)
+        await wait_for(lambda: count(uri, options) >= len(events), timeout_s=60)
         await asyncio.sleep(2)
     finally:
         second.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(second.wait(), 60)
     archived = Counter(r["event_id"] for r in rows(uri, options))
-    in_table = {
-        urllib.parse.unquote(p.split("/archive/", 1)[1])
-        for p in DeltaTable(uri, storage_options=options).file_uris()
-    }
-    assert ({str(e["id"]): 1 for _, e in events}, 0) == (dict(archived), code), log.read_text()[
-        -2000:
-    ]
+    table_files = DeltaTable(uri, storage_options=options).file_uris()
+    in_table = {urllib.parse.unquote(p.split("/archive/", 1)[1]) for p in table_files}
+    expected = {str(e["id"]): 1 for _, e in events}
+    assert (expected, 0) == (dict(archived), code), log.read_text()[-2000:]
+    assert cut, "the kill was meant to land between a write's data files and its commit"
     assert set() == cut & in_table
