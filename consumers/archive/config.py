@@ -41,6 +41,10 @@ class ArchiveSettings(BaseSettings):
         ),
     )
     storage_timeout: str = "30s"  # one object store request (delta-rs `timeout`)
+    # The object store client's own retries of one request; bounded so that a failing write
+    # returns (and is logged, counted, retried with our backoff) instead of hanging for minutes.
+    storage_max_retries: int = 3
+    storage_retry_timeout: str = "20s"
     storage_options: dict[str, str] = Field(default_factory=dict)
 
     def delta_storage_options(self) -> dict[str, str]:
@@ -48,6 +52,8 @@ class ArchiveSettings(BaseSettings):
         options: dict[str, str] = {}
         if self.uri.startswith(("s3://", "s3a://")):
             options["timeout"] = self.storage_timeout
+            options["max_retries"] = str(self.storage_max_retries)
+            options["retry_timeout"] = self.storage_retry_timeout
             if self.s3_allow_unsafe_rename:
                 options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
             elif self.s3_conditional_put:
