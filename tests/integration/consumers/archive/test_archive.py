@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -109,3 +110,20 @@ async def test_on_s3_with_two_replicas(s3: LocalS3, kafka: KafkaSettings) -> Non
             await produce(kafka.bootstrap_servers, kafka.events_topic, second)
         await wait_for(lambda: count(uri, options) >= len(first) + len(second))
     assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri, options)))
+
+
+async def test_a_lone_event_waits_for_the_flush_age_and_no_longer(
+    tmp_path: Path, kafka: KafkaSettings
+) -> None:
+    """Bounded staleness: a single event is written once it is `flush_max_age_secs` old (3 s
+    here), not at once (no file per record) and not much later (generous bound for CI)."""
+    uri = str(tmp_path / "archive")
+    settings = archive_settings(uri, flush_max_age_secs=3.0, flush_min_interval_secs=0.0)
+    async with running(settings, kafka, unique_name("g")):
+        await produce(kafka.bootstrap_servers, kafka.events_topic, [("sesn_1", event("a.b"))])
+        await wait_for(lambda: count(uri) >= 1)  # the group has joined and written once
+        started = time.monotonic()
+        await produce(kafka.bootstrap_servers, kafka.events_topic, [("sesn_1", event("a.b"))])
+        await wait_for(lambda: count(uri) >= 2, timeout_s=30)
+        elapsed = time.monotonic() - started
+    assert 2.0 <= elapsed <= 10.0
