@@ -118,9 +118,9 @@ def _error_kind(exc: Exception) -> str:
     if isinstance(exc, ArchiveCommandError):
         return "usage"
     module = type(exc).__module__
-    if module.startswith("duckdb"):
+    if "duckdb" in module:
         return "query"
-    if module.startswith("deltalake") or type(exc).__name__.endswith("DeltaError"):
+    if "deltalake" in module or type(exc).__name__.endswith("DeltaError"):
         return "table"
     if module.startswith(("aiokafka", "kafka")):
         return "kafka"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 from consumers.archive.location import forgotten_uri, open_table, table_exists
@@ -40,6 +41,7 @@ def connect(uri: str) -> duckdb.DuckDBPyConnection:
         "autoload_known_extensions": False,
     }
     con = duckdb.connect(":memory:", config=config)
+    con.execute("SET TimeZone = 'UTC'")
     con.register("events", open_table(uri).to_pyarrow_dataset())
     record = forgotten_uri(uri)
     if table_exists(record):
@@ -54,7 +56,10 @@ def run_query(uri: str, sql: str) -> QueryResult:
         relation = con.sql(sql)
         if relation is None:  # a statement without a result (e.g. SET)
             return QueryResult([], [])
-        return QueryResult(list(relation.columns), relation.fetchall())
+        # Through Arrow: DuckDB's own conversion of time zones needs pytz.
+        table = relation.to_arrow_table()
+        rows = [tuple(row.values()) for row in table.to_pylist()]
+        return QueryResult(list(table.column_names), rows)
     finally:
         con.close()
 
@@ -108,15 +113,21 @@ def _plain(value: Any) -> Any:
     """A value CSV and JSON can carry: timestamps as ISO 8601, bytes as UTF-8 text, numbers."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", "replace")
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    return str(value)  # Decimal, UUID, timedelta, ...
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, Decimal):  # DuckDB's sums are HUGEINT / DECIMAL
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)  # UUID, interval, ...
 
 
 def to_text(result: QueryResult, fmt: str) -> str:
