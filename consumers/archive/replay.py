@@ -117,10 +117,11 @@ async def replay(uri: str, request: ReplayRequest, kafka: KafkaSettings) -> Repl
                            checkpoints_topic="", dead_letter_topic="")  # fmt: skip
     producer = await _claimed_producer(kafka, request.transactional_id())
     try:
-        present = await existing_ids(kafka, request.topic)
+        partitions = await topic_partitions(kafka, request.topic)
+        present = await existing_ids(kafka, request.topic, partitions or set())
         todo = [e for e in events if e.event_id not in present]
-        if todo and not present:
-            await _ensure_topic(kafka, request.topic)
+        if todo and partitions is None:
+            await _create_topic(kafka, request.topic)
         transactions = 0
         for batch in _chunks(todo, request.batch_events):
             await _write(producer, [records.event_record(e) for e in batch])
@@ -211,17 +212,16 @@ async def _write(producer: Any, records: Sequence[Any]) -> None:
     await producer.commit_transaction()
 
 
-async def existing_ids(kafka: KafkaSettings, topic: str) -> set[str]:
-    """The `ce_id`s of every committed record of `topic` (empty when it does not exist)."""
+async def existing_ids(kafka: KafkaSettings, topic: str, partitions: set[int]) -> set[str]:
+    """The `ce_id`s of every committed record of `topic`'s `partitions`."""
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
+    if not partitions:
+        return set()
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed")  # fmt: skip
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
-        if not partitions:
-            return set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -230,11 +230,18 @@ async def existing_ids(kafka: KafkaSettings, topic: str) -> set[str]:
         await consumer.stop()
 
 
-async def _partitions(consumer: Any, topic: str) -> set[int]:
-    topics = await consumer.topics()  # refreshes metadata
-    if topic not in topics:
-        return set()
-    return set(consumer.partitions_for_topic(topic) or ())
+async def topic_partitions(kafka: KafkaSettings, topic: str) -> set[int] | None:
+    """The partitions of `topic`; None when it does not exist."""
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
+
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = [t for t in described if t["topic"] == topic and t["error_code"] == 0]
+    return {p["partition"] for p in found[0]["partitions"]} if found else None
 
 
 async def _read_ids(consumer: Any, ends: dict[Any, int]) -> set[str]:
@@ -263,16 +270,14 @@ def _record_id(message: Any) -> str:
     return event_id if isinstance(event_id, str) else ""
 
 
-async def _ensure_topic(kafka: KafkaSettings, topic: str) -> None:
-    """Create the target topic when it does not exist (no broker auto-creation needed)."""
+async def _create_topic(kafka: KafkaSettings, topic: str) -> None:
+    """Create the missing target topic (no broker auto-creation needed)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
     from aiokafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
 
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
-        if topic in await admin.list_topics():
-            return
         await admin.create_topics([NewTopic(topic, DEFAULT_PARTITIONS, 1)])
     except TopicAlreadyExistsError:
         return

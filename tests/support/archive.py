@@ -185,7 +185,9 @@ def _answer(use_id: str, kind: str, use: dict[str, Any]) -> dict[str, Any]:
     return {"type": "user.tool_confirmation", "tool_use_id": use_id, "result": "allow"}
 
 
-async def read_records(bootstrap: str, topic: str, expected: int) -> list[EventRecord]:
+async def read_records(
+    bootstrap: str, topic: str, expected: int, timeout_secs: float = 60
+) -> list[EventRecord]:
     """Every committed record of `topic` as EventRecords, once `expected` are there."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -198,7 +200,7 @@ async def read_records(bootstrap: str, topic: str, expected: int) -> list[EventR
     await consumer.start()
     records: list[EventRecord] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout_secs
         while len(records) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=300)
             records += [_parse(m) for msgs in batches.values() for m in msgs]
