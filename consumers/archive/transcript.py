@@ -146,7 +146,8 @@ class _Builder:
         elif kind in ("session.error", "workflow_run.error"):
             self._error(data, base)
         elif kind not in _QUIET:
-            self.entries.append(Entry(*_status(kind, data), **base))
+            entry_kind, text = _status(kind, data)
+            self.entries.append(Entry(entry_kind, text=text, **base))
 
     def _tool_use(self, data: dict[str, Any], base: dict[str, Any]) -> None:
         name = str(data.get("name") or "")
@@ -219,10 +220,10 @@ def _policy_approval(data: dict[str, Any]) -> Approval | None:
         return None
     found = data.get("evaluation")
     evaluation: dict[str, Any] = found if isinstance(found, dict) else {}
-    policy = str(evaluation.get("type") or "permission policy")
     judged = evaluation.get("evaluated_permission")
     reason = judged.get("reason_code") if isinstance(judged, dict) else None
-    by = f"permission policy ({policy}{', ' + str(reason) if reason else ''})"
+    details = ", ".join(str(d) for d in (evaluation.get("type"), reason) if d)
+    by = f"permission policy ({details})" if details else "permission policy"
     if permission == "ask":
         return Approval("pending", f"awaiting user.tool_confirmation; asked by {by}")
     return Approval(permission, by)
@@ -235,6 +236,8 @@ def _status(kind: str, data: dict[str, Any]) -> tuple[str, str]:
         return "status", f"idle ({reason})"
     if kind.startswith(("session.status_", "session.thread_status_")):
         return "status", kind.rsplit("_", 1)[-1]
+    if kind == "user.define_outcome":
+        return "event", str(data.get("description") or "")
     if kind in ("agent.thread_message_sent", "agent.thread_message_received"):
         return "event", content_text(data.get("content"))
     return "event", ""

@@ -60,7 +60,7 @@ def to_markdown(transcript: Transcript) -> str:
 
 
 def _markdown_entry(entry: Entry) -> list[str]:
-    title = f"### {entry.at} · {_LABELS.get(entry.kind, entry.kind)}"
+    title = f"### {entry.at} · {_label(entry)}"
     if entry.tool:
         title += f" `{_inline(entry.tool)}`"
     lines = [title + (f" (thread {entry.thread_id})" if entry.thread_id else ""), ""]
@@ -77,6 +77,11 @@ def _markdown_entry(entry: Entry) -> list[str]:
     elif entry.text:
         lines += [entry.text, ""]
     return lines
+
+
+def _label(entry: Entry) -> str:
+    label = _LABELS.get(entry.kind, entry.kind)
+    return f"{label} {entry.event_type}" if entry.kind == "event" else label
 
 
 def _fence(text: str) -> list[str]:
@@ -112,7 +117,7 @@ def to_html(transcript: Transcript) -> str:
 def _html_entry(entry: Entry) -> str:
     e = _esc
     css = ' class="error"' if entry.kind == "error" or entry.is_error else ""
-    head = f"{e(entry.at)} · {e(_LABELS.get(entry.kind, entry.kind))}"
+    head = f"{e(entry.at)} · {e(_label(entry))}"
     if entry.tool:
         head += f" <code>{e(entry.tool)}</code>"
     if entry.thread_id:
