@@ -32,6 +32,7 @@ system-deps: ## Install the Debian packages the tests need (prometheus, chromium
 
 install: system-deps $(BIN)/activate ## Debian packages, .venv with the package and dev tools, Kafka's jars
 	$(KAFKA_LOCAL) fetch
+	deploy/s3proxy/s3proxy-local fetch
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

@@ -35,18 +35,19 @@ def forgotten_uri(uri: str) -> str:
 
 
 def storage_options(uri: str) -> dict[str, str]:
-    """Options for delta-rs' object store: none for local paths; for S3, plain HTTP allowed when
-    `AWS_ENDPOINT_URL` is an `http://` address (a local S3-compatible server)."""
+    """delta-rs storage options: the archive consumer's own (`ArchiveSettings`: atomic commits on
+    S3 through conditional puts, so that compact and forget may run beside the consumer), plus
+    plain HTTP when `AWS_ENDPOINT_URL` is an `http://` address (a local S3-compatible server)."""
+    from consumers.archive.config import ArchiveSettings  # noqa: PLC0415
+
+    options = ArchiveSettings(uri=uri).delta_storage_options()
     if not uri.startswith(("s3://", "s3a://")):
-        return {}
-    options: dict[str, str] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["AWS_ENDPOINT_URL"] = endpoint
-        if endpoint.startswith("http://"):
-            options["AWS_ALLOW_HTTP"] = "true"
+        return options
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    if endpoint.startswith("http://") and "AWS_ALLOW_HTTP" not in os.environ:
+        options.setdefault("AWS_ALLOW_HTTP", "true")
     if not os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
-        options["AWS_REGION"] = "us-east-1"  # S3-compatible servers accept any; delta-rs needs one
+        options.setdefault("AWS_REGION", "us-east-1")  # S3-compatible servers take any
     return options
 
 

@@ -21,7 +21,7 @@ from tests.support.archive import Archived
 
 pytestmark = pytest.mark.kafka
 
-DOC = Path(__file__).resolve().parents[4] / "docs" / "ARCHIVE.md"
+DOC = Path(__file__).resolve().parents[5] / "docs" / "ARCHIVE.md"
 _RESULTS = ("agent.tool_result", "agent.mcp_tool_result", "user.custom_tool_result")
 _USES = ("agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use")
 
