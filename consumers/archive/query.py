@@ -1,10 +1,11 @@
 """`streamer archive query "SQL"`: DuckDB over the archive table, a view named `events`.
 
-The table is read through `deltalake` (its pyarrow dataset, which speaks local paths and S3 by
-itself) and registered in an in-memory DuckDB; DuckDB's own `delta` extension is not used because
-it is downloaded at run time. Extension auto-install and auto-load are off, so a query works
-offline on a fresh machine or fails with a clear error (the JSON, Parquet and ICU extensions the
-queries need are built into the `duckdb` wheel). The `forget` record is the view `forgotten`.
+The table is read through `deltalake` (`views.py`: the Delta log's current files read by
+DuckDB's built-in Parquet reader, or deltalake's pyarrow dataset for S3 and unusual tables) into
+an in-memory DuckDB; DuckDB's own `delta` extension is not used because it is downloaded at run
+time. Extension auto-install and auto-load are off, so a query works offline on a fresh machine
+or fails with a clear error (the JSON, Parquet and ICU extensions the queries need are built into
+the `duckdb` wheel). The `forget` record is the view `forgotten`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
-from consumers.archive.location import forgotten_uri, open_table, table_exists
+from consumers.archive.location import forgotten_uri, table_exists
+from consumers.archive.views import register
 
 if TYPE_CHECKING:
     import duckdb
@@ -42,10 +44,10 @@ def connect(uri: str) -> duckdb.DuckDBPyConnection:
     }
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
-    con.register("events", open_table(uri).to_pyarrow_dataset())
+    register(con, "events", uri)
     record = forgotten_uri(uri)
     if table_exists(record):
-        con.register("forgotten", open_table(record).to_pyarrow_dataset())
+        register(con, "forgotten", record)
     return con
 
 

@@ -151,3 +151,25 @@ def _ms(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp).timestamp() * 1000
+
+
+def test_parquet_view_equals_the_delta_dataset(own_copy: str, archived: Archived) -> None:
+    """The fast path (the log's files read by DuckDB) sees exactly deltalake's rows, also after
+    a forget rewrote files (the view must not show the replaced ones)."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    from consumers.archive import upkeep, views
+
+    upkeep.forget(own_copy, archived.failed_session)
+    con = duckdb.connect()
+    how = views.register(con, "events", own_copy)
+    con.register("reference", DeltaTable(own_copy).to_pyarrow_dataset())
+    columns = "session_id, event_id, type, processed_at, raw, kafka_offset, input_tokens, date"
+    ours = con.sql(f"SELECT {columns} FROM events ORDER BY event_id").to_arrow_table()
+    reference = con.sql(f"SELECT {columns} FROM reference ORDER BY event_id").to_arrow_table()
+
+    assert ("parquet", reference.to_pylist()) == (how, ours.to_pylist())
+    assert ours.num_rows == len(archived.records) - len(
+        archived.by_session()[archived.failed_session]
+    )
