@@ -66,6 +66,17 @@ def run_query(uri: str, sql: str) -> QueryResult:
         con.close()
 
 
+def fetch_rows(uri: str, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a parameterised query over the table at `uri`, as dicts (for the commands that
+    read the table: transcript, replay)."""
+    con = connect(uri)
+    try:
+        rows: list[dict[str, Any]] = con.sql(sql, params=params).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    return rows
+
+
 def render(result: QueryResult, fmt: str, out: IO[str]) -> None:
     """Write `result` to `out` as an aligned text table, CSV or a JSON array of objects."""
     if fmt == "csv":

@@ -24,25 +24,21 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import structlog
 
-from consumers.archive.location import ArchiveCommandError, open_table
+from consumers.archive.location import ArchiveCommandError
 from streamer.events import SessionEvent
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.records import RecordFormat
-
-if TYPE_CHECKING:
-    import pyarrow.compute as pc
 
 log = structlog.get_logger(__name__)
 
 _COLUMNS = ["session_id", "event_id", "type", "thread_id", "agent_id", "raw",
             "kafka_topic", "kafka_partition", "kafka_offset"]  # fmt: skip
-_ORDER = [("kafka_topic", "ascending"), ("kafka_partition", "ascending"),
-          ("kafka_offset", "ascending")]  # fmt: skip
+_ORDER = "kafka_topic, kafka_partition, kafka_offset"
 DEFAULT_PARTITIONS = 12  # a missing target topic is created with as many as the events topic
 
 
@@ -137,31 +133,22 @@ async def replay(uri: str, request: ReplayRequest, kafka: KafkaSettings) -> Repl
 
 def load_events(uri: str, request: ReplayRequest) -> list[SessionEvent]:
     """The archived events of the range, in archive order (original partition, offset)."""
-    dataset = open_table(uri).to_pyarrow_dataset()
-    table = dataset.to_table(columns=_COLUMNS, filter=_filter(request)).sort_by(_ORDER)
-    return [_event(row) for row in table.to_pylist()]
+    from consumers.archive.query import fetch_rows  # noqa: PLC0415
 
-
-def _filter(request: ReplayRequest) -> pc.Expression | None:
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.compute as pc  # noqa: PLC0415
-
-    conditions = []
+    conditions: list[str] = ["true"]
+    params: list[Any] = []
     if request.sessions:
-        conditions.append(pc.field("session_id").isin(list(request.sessions)))
-    stamp = pa.timestamp("us", tz="UTC")
-    if request.since is not None:
-        conditions.append(pc.field("date") >= pa.scalar(request.since.date(), pa.date32()))
-        conditions.append(pc.field("processed_at") >= pa.scalar(request.since, stamp))
+        conditions.append("session_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(request.sessions))
+    if request.since is not None:  # `date` first: whole partitions are skipped
+        conditions.append("date >= ?::DATE AND processed_at >= ?::TIMESTAMPTZ")
+        params += [request.since.date(), request.since]
     if request.until is not None:
-        conditions.append(pc.field("date") <= pa.scalar(request.until.date(), pa.date32()))
-        conditions.append(pc.field("processed_at") < pa.scalar(request.until, stamp))
-    if not conditions:
-        return None
-    combined = conditions[0]
-    for condition in conditions[1:]:
-        combined = combined & condition
-    return combined
+        conditions.append("date <= ?::DATE AND processed_at < ?::TIMESTAMPTZ")
+        params += [request.until.date(), request.until]
+    where = " AND ".join(conditions)  # placeholders only: the values are parameters
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where} ORDER BY {_ORDER}"  # noqa: S608
+    return [_event(row) for row in fetch_rows(uri, sql, params)]
 
 
 def _event(row: dict[str, Any]) -> SessionEvent:

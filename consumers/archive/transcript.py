@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from consumers.archive.location import ArchiveCommandError, open_table
+from consumers.archive.location import ArchiveCommandError
 
 _RESULT_REFS = {
     "agent.tool_result": "tool_use_id",
@@ -26,6 +26,10 @@ _RESULT_REFS = {
 _TOOL_USES = frozenset({"agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use"})
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
            "cache_creation_input_tokens")  # fmt: skip
+_SESSION_SQL = """
+SELECT session_id, event_id, type, processed_at, thread_id, agent_id, raw
+FROM events WHERE session_id = $1 ORDER BY kafka_topic, kafka_partition, kafka_offset
+"""
 _QUIET = frozenset({"span.model_request_start", "agent.thinking", "session.usage",
                     "session.status_running", "session.thread_status_running"})  # fmt: skip
 
@@ -86,16 +90,9 @@ class Transcript:
 
 def load_rows(uri: str, session_id: str) -> list[dict[str, Any]]:
     """The session's archived rows in per-session order."""
-    import pyarrow.compute as pc  # noqa: PLC0415
+    from consumers.archive.query import fetch_rows  # noqa: PLC0415
 
-    dataset = open_table(uri).to_pyarrow_dataset()
-    columns = ["session_id", "event_id", "type", "processed_at", "thread_id", "agent_id", "raw",
-               "kafka_topic", "kafka_partition", "kafka_offset"]  # fmt: skip
-    table = dataset.to_table(columns=columns, filter=pc.field("session_id") == session_id)
-    order = [("kafka_topic", "ascending"), ("kafka_partition", "ascending"),
-             ("kafka_offset", "ascending")]  # fmt: skip
-    rows: list[dict[str, Any]] = table.sort_by(order).to_pylist()
-    return rows
+    return fetch_rows(uri, _SESSION_SQL, [session_id])
 
 
 def build(session_id: str, rows: list[dict[str, Any]]) -> Transcript:

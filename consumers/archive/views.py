@@ -12,7 +12,7 @@ paths that do not spell their partition values, and tables with no data file yet
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from consumers.archive.location import open_table
 
@@ -30,8 +30,7 @@ def register(con: duckdb.DuckDBPyConnection, name: str, uri: str) -> str:
     table = open_table(uri)
     files = local_files(table)
     if files is None:
-        con.register(name, table.to_pyarrow_dataset())
-        return "dataset"
+        return _register_dataset(con, name, table)
     types = ", ".join(f"{_literal(c)}: {_literal(t)}"
                       for c, t in (_partition_types(table) or {}).items())  # fmt: skip
     listing = ", ".join(_literal(f) for f in files)
@@ -43,6 +42,54 @@ def register(con: duckdb.DuckDBPyConnection, name: str, uri: str) -> str:
     sql = f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}], {options})"  # noqa: S608
     con.execute(sql)
     return "parquet"
+
+
+def _register_dataset(con: duckdb.DuckDBPyConnection, name: str, table: DeltaTable) -> str:
+    """deltalake's dataset, typed as its files are. Files rewritten by delta-rs' delete hold
+    `string_view` columns where the others hold `string`; pyarrow cannot compare one with a
+    literal of the other, which is what DuckDB's filter pushdown asks of it. So: the dataset
+    typed like the files when they agree, and when they are mixed a full scan without pushdown
+    (correct, slower)."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    dataset = table.to_pyarrow_dataset()
+    views = {_has_views(f.physical_schema) for f in dataset.get_fragments()}
+    if views == {True}:
+        schema = pa.schema([pa.field(f.name, _as_view(f.type), f.nullable) for f in dataset.schema])
+        con.register(name, table.to_pyarrow_dataset(schema=schema))
+        return "dataset"
+    if views == {True, False}:
+        con.register(name, _FullScan(dataset))
+        return "full-scan"
+    con.register(name, dataset)
+    return "dataset"
+
+
+class _FullScan:
+    """A dataset DuckDB reads whole each time (an Arrow stream per scan: no pushdown)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self._dataset = dataset
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        reader = self._dataset.scanner().to_reader()
+        return reader.__arrow_c_stream__(requested_schema)
+
+
+def _has_views(schema: Any) -> bool:
+    import pyarrow as pa  # noqa: PLC0415
+
+    return any(pa.types.is_string_view(t) or pa.types.is_binary_view(t) for t in schema.types)
+
+
+def _as_view(kind: Any) -> Any:
+    import pyarrow as pa  # noqa: PLC0415
+
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pa.string_view()
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return pa.binary_view()
+    return kind
 
 
 def local_files(table: DeltaTable) -> list[str] | None:

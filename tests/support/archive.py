@@ -118,12 +118,16 @@ def _end_in_error(sim: Simulator, ids: list[str]) -> str:
     return session_id
 
 
-def write_table(uri: str, records: list[EventRecord], appends: int) -> None:
+def write_table(
+    uri: str, records: list[EventRecord], appends: int, options: dict[str, str] | None = None
+) -> None:
     """Write `records` into the table at `uri` in `appends` commits (in record order)."""
     size = max(1, -(-len(records) // appends))
     for start in range(0, len(records), size):
         table = records_to_table(records[start : start + size])
-        write_deltalake(uri, table, mode="append", partition_by=PARTITION_COLUMNS)
+        write_deltalake(
+            uri, table, mode="append", partition_by=PARTITION_COLUMNS, storage_options=options
+        )
 
 
 async def _settle(sim: Simulator, ids: list[str]) -> dict[str, list[str]]:

@@ -147,10 +147,12 @@ def test_bad_sql_is_one_error_line(archived: Archived, capsys: pytest.CaptureFix
     assert (2, True, False) == (code, "error: " in err, "Traceback" in err)
 
 
-def _ms(stamp: str) -> float:
-    from datetime import datetime
+def _ms(stamp: str) -> int:
+    """Milliseconds since the epoch, truncated (DuckDB's `date_diff` counts ms boundaries)."""
+    from datetime import UTC, datetime
 
-    return datetime.fromisoformat(stamp).timestamp() * 1000
+    delta = datetime.fromisoformat(stamp) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds) // 1000
 
 
 def test_parquet_view_equals_the_delta_dataset(own_copy: str, archived: Archived) -> None:
