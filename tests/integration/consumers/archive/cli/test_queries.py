@@ -175,3 +175,26 @@ def test_parquet_view_equals_the_delta_dataset(own_copy: str, archived: Archived
     assert ours.num_rows == len(archived.records) - len(
         archived.by_session()[archived.failed_session]
     )
+
+
+def test_dataset_path_filters_files_rewritten_by_forget(own_copy: str, archived: Archived) -> None:
+    """deltalake's dataset (the S3 path) over files of both string kinds (forget's delete
+    rewrites some with `string_view`) answers a filtered query like the Parquet path."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    from consumers.archive import upkeep, views
+
+    upkeep.forget(own_copy, archived.hostile_session)
+    fast, dataset = duckdb.connect(), duckdb.connect()
+    how = (views.register(fast, "events", own_copy),
+           views._register_dataset(dataset, "events", DeltaTable(own_copy)))  # fmt: skip
+    sql = "SELECT count(*) FROM events WHERE session_id = $1"
+    counts = {s: (fast.sql(sql, params=[s]).fetchall(), dataset.sql(sql, params=[s]).fetchall())
+              for s in archived.by_session()}  # fmt: skip
+    fast.close()
+    dataset.close()
+
+    assert ("parquet", "full-scan") == how
+    assert all(a == b for a, b in counts.values()), counts
+    assert [(0,)] == counts[archived.hostile_session][0]
