@@ -17,7 +17,8 @@ COMMITS = Counter(
 PROBLEMS = Counter(
     "agents_archive_problems",
     "Bad input and trouble: no_processed_at, bad_processed_at, bad_text, store_error,"
-    " table_changed, table_missing, conflict, backpressure, drain_timeout, redelivered.",
+    " table_changed, table_missing, conflict, backpressure, drain_timeout, redelivered,"
+    " unexpected.",
     ["kind"],
 )
 BUFFERED_ROWS = Gauge("agents_archive_buffered_rows", "Rows handled but not yet in the table.")

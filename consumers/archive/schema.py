@@ -11,6 +11,7 @@ Everything here is pure: `RowBuilder` collects rows column by column and `to_tab
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -61,6 +62,7 @@ _TOOL_USE_REFS = {
     "user.tool_result": "tool_use_id",
     "user.tool_confirmation": "tool_use_id",
 }
+_HAS_IS_ERROR = frozenset({"span.model_request_end", *_TOOL_USE_REFS} - {"user.tool_confirmation"})
 _IDLE = frozenset({"session.status_idle", "session.thread_status_idle"})
 _ERRORS = frozenset({"session.error", "workflow_run.error"})
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
@@ -72,27 +74,48 @@ BAD_PROCESSED_AT: Final = "bad_processed_at"
 BAD_TEXT: Final = "bad_text"
 
 
+_TYPED = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+          "tool_name", "tool_use_id", "is_error", "confirmation_result", "stop_reason",
+          "error_type")  # fmt: skip
+_HAS_TYPED = frozenset({"span.model_request_end", *_TOOL_USES, *_TOOL_USE_REFS, *_IDLE, *_ERRORS})
+_NO_TYPED: Final = (None,) * len(_TYPED)
+_NO_TOKENS: Final = (None,) * len(_TOKENS)
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
 class RowBuilder:
-    """Rows of `SCHEMA` collected column by column; `to_table()` makes the pyarrow table."""
+    """Rows of `SCHEMA` collected in order; `to_table()` makes the pyarrow table."""
 
     def __init__(self) -> None:
-        self._cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self._rows: list[tuple[Any, ...]] = []
         self.raw_bytes = 0
 
     def __len__(self) -> int:
-        return len(self._cols["event_id"])
+        return len(self._rows)
 
     def append(self, record: EventRecord) -> list[str]:
         """Add one event's row; returns the anomalies found (empty: none), the row is kept."""
-        row, anomalies = event_row(record)
-        for name, value in row.items():
-            self._cols[name].append(value)
+        row, anomalies = _row(record)
+        self._rows.append(row)
         self.raw_bytes += len(record.raw)
         return anomalies
 
     def to_table(self) -> pa.Table:
         """The rows so far as a table of `SCHEMA`, in the order appended."""
-        return pa.Table.from_pydict(self._cols, schema=SCHEMA)
+        columns = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(COLUMNS)
+        try:
+            return pa.Table.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)],
+                schema=SCHEMA,
+            )
+        except (UnicodeEncodeError, pa.ArrowException):
+            # Only records built by hand can get here: the runner's (orjson) rejects lone
+            # surrogates. Replace what UTF-8 cannot carry rather than lose the rows.
+            cleaned = [tuple(_scrub(v) for v in c) for c in columns]
+            return pa.Table.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(cleaned, SCHEMA, strict=True)],
+                schema=SCHEMA,
+            )
 
 
 def records_to_table(records: Iterable[EventRecord]) -> pa.Table:
@@ -105,55 +128,67 @@ def records_to_table(records: Iterable[EventRecord]) -> pa.Table:
 
 def event_row(record: EventRecord) -> tuple[dict[str, Any], list[str]]:
     """One event's row (column -> value) and the anomalies met extracting it."""
+    row, anomalies = _row(record)
+    return dict(zip(COLUMNS, row, strict=True)), anomalies
+
+
+def _row(record: EventRecord) -> tuple[tuple[Any, ...], list[str]]:
+    """One event's row, in `COLUMNS` order, and its anomalies."""
     data, anomalies = record.data, []
     processed_at, problem = _timestamp(data.get("processed_at"))
     if problem:
         anomalies.append(problem)
     kafka_ts = _from_ms(record.timestamp_ms)
-    day = (processed_at or kafka_ts or datetime.fromtimestamp(0, UTC)).date()
     raw = _text(record.raw)
     if raw is None:
         anomalies.append(BAD_TEXT)
         raw = record.raw.decode("utf-8", "replace")
-    row: dict[str, Any] = {
-        "session_id": record.session_id,
-        "event_id": record.event_id,
-        "type": record.type,
-        "processed_at": processed_at,
-        "thread_id": _header(record.headers, "ce_threadid") or _str(data.get("session_thread_id")),
-        "agent_id": _header(record.headers, "ce_agentid"),
-        "raw": raw,
-        "kafka_topic": record.topic,
-        "kafka_partition": record.partition,
-        "kafka_offset": record.offset,
-        "kafka_timestamp": kafka_ts,
-        "date": day,
-    }
-    row.update(typed_columns(record.type, data))
-    if any(isinstance(v, str) and not _encodable(v) for v in row.values()):
-        anomalies.append(BAD_TEXT)  # a lone surrogate escape ("\ud800") in an extracted field
-        row = {k: _scrub(v) for k, v in row.items()}
-    return row, anomalies
+    headers = record.headers
+    thread = headers.get("ce_threadid")
+    agent = headers.get("ce_agentid")
+    typed = _typed(record.type, data) if record.type in _HAS_TYPED else _NO_TYPED
+    return (
+        record.session_id,
+        record.event_id,
+        record.type,
+        processed_at,
+        (_text(thread) if thread else None) or _str(data.get("session_thread_id")),
+        (_text(agent) or None) if agent else None,
+        raw,
+        record.topic,
+        record.partition,
+        record.offset,
+        kafka_ts,
+        *typed,
+        (processed_at or kafka_ts or _EPOCH).date(),
+    ), anomalies
 
 
 def typed_columns(event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """The typed query columns of one event (every one present; None where not applicable)."""
+    typed = _typed(event_type, data) if event_type in _HAS_TYPED else _NO_TYPED
+    return dict(zip(_TYPED, typed, strict=True))
+
+
+def _typed(event_type: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
     usage = data.get("model_usage") if event_type == "span.model_request_end" else None
-    usage = usage if isinstance(usage, Mapping) else {}
+    tokens = (
+        tuple(_int(usage.get(n)) for n in _TOKENS) if isinstance(usage, Mapping) else _NO_TOKENS
+    )
     ref = _TOOL_USE_REFS.get(event_type)
     stop = data.get("stop_reason") if event_type in _IDLE else None
     error = data.get("error") if event_type in _ERRORS else None
-    is_error = data.get("is_error")
+    is_error = data.get("is_error") if event_type in _HAS_IS_ERROR else None
     result = data.get("result") if event_type == "user.tool_confirmation" else None
-    return {
-        **{name: _int(usage.get(name)) for name in _TOKENS},
-        "tool_name": _str(data.get("name")) if event_type in _TOOL_USES else None,
-        "tool_use_id": _str(data.get(ref)) if ref else None,
-        "is_error": is_error if isinstance(is_error, bool) else None,
-        "confirmation_result": _str(result),
-        "stop_reason": _str(stop.get("type")) if isinstance(stop, Mapping) else _str(stop),
-        "error_type": _str(error.get("type")) if isinstance(error, Mapping) else None,
-    }
+    return (
+        *tokens,
+        _str(data.get("name")) if event_type in _TOOL_USES else None,
+        _str(data.get(ref)) if ref else None,
+        is_error if isinstance(is_error, bool) else None,
+        _str(result),
+        _str(stop.get("type")) if isinstance(stop, Mapping) else _str(stop),
+        _str(error.get("type")) if isinstance(error, Mapping) else None,
+    )
 
 
 def _timestamp(value: object) -> tuple[datetime | None, str | None]:
@@ -170,13 +205,9 @@ def _timestamp(value: object) -> tuple[datetime | None, str | None]:
     return parsed.astimezone(UTC), None
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's records mostly share a few timestamps
 def _from_ms(ms: int) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms > 0 else None
-
-
-def _header(headers: Mapping[str, bytes], name: str) -> str | None:
-    value = headers.get(name)
-    return _text(value) or None if value else None
 
 
 def _text(value: bytes) -> str | None:

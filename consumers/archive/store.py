@@ -10,8 +10,8 @@ An append whose partitions some other writer advanced meanwhile fails Delta's co
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import (
     CommitFailedError,
@@ -22,9 +22,6 @@ from deltalake.exceptions import (
 
 from consumers.archive.errors import ArchiveError
 from consumers.archive.schema import PARTITION_COLUMNS, SCHEMA
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 
 def app_id(topic: str, partition: int) -> str:
@@ -56,12 +53,17 @@ class ArchiveTable:
     def versions(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
         """Per partition, the next offset the table expects (absent: it holds none)."""
         table = self.open()
-        found = {p: table.transaction_version(app_id(topic, p)) for p in partitions}
+        try:
+            found = {p: table.transaction_version(app_id(topic, p)) for p in partitions}
+        except Exception as exc:
+            self._table = None
+            raise _classify(exc) from exc
         return {p: v for p, v in found.items() if v is not None}
 
     def append(self, data: pa.Table, topic: str, versions: dict[int, int]) -> None:
         """Append `data` and set each partition's txn version, in one commit."""
         table = self._table if self._table is not None else self.open()
+        _check_schema(table)
         txns = [Transaction(app_id(topic, p), v) for p, v in sorted(versions.items())]
         try:
             write_deltalake(
@@ -86,6 +88,32 @@ class ArchiveTable:
                                      mode="ignore", storage_options=self._options)  # fmt: skip
         except Exception:  # noqa: BLE001 - another writer created it first: load theirs
             return DeltaTable(self.uri, storage_options=self._options)
+
+
+def _check_schema(table: DeltaTable) -> None:
+    """Refuse to write when the table lost one of our columns or retyped it (someone changed it).
+
+    More columns are fine (a newer writer added them); string types count as one type.
+    """
+    found = {f.name: _kind(f.type) for f in pa.schema(table.schema().to_arrow())}
+    wrong = [f.name for f in SCHEMA if found.get(f.name) != _kind(f.type)]
+    if wrong:
+        raise ArchiveError(
+            f"the table's schema no longer has these columns as written: {', '.join(wrong)}",
+            kind="table_changed",
+        )
+
+
+def _kind(data_type: pa.DataType) -> str:
+    if (
+        pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or (pa.types.is_string_view(data_type))
+    ):
+        return "string"
+    if pa.types.is_timestamp(data_type):
+        return f"timestamp[{data_type.tz or ''}]"
+    return str(data_type)
 
 
 def _classify(exc: Exception) -> ArchiveError:

@@ -36,21 +36,20 @@ class Writer:
         self.buffers: dict[int, PartitionBuffer] = {}
         self.lock = asyncio.Lock()  # writes, position loads and drops never interleave
         self.last_write = 0.0  # monotonic time of the last successful write
+        self.raw_bytes = 0  # bytes of events not yet in the table (kept as rows come and go)
 
     def append(self, record: EventRecord) -> list[str] | None:
         """Buffer one event's row; the anomalies met (metric labels); None: a redelivery."""
         buffer = self.buffers.setdefault(record.partition, PartitionBuffer())
-        return buffer.append(record)
+        anomalies = buffer.append(record)
+        if anomalies is not None:
+            self.raw_bytes += len(record.raw)
+        return anomalies
 
     def note_committable(self, offsets: dict[int, int]) -> None:
         """The runner's next offsets to handle: what a write of these partitions may record."""
         for partition, offset in offsets.items():
             self.buffers.setdefault(partition, PartitionBuffer()).committable = offset
-
-    @property
-    def raw_bytes(self) -> int:
-        """Bytes of events not yet in the table."""
-        return sum(b.raw_bytes for b in self.buffers.values())
 
     def oldest_ms(self) -> float | None:
         """When the oldest unwritten row reached Kafka; None: nothing waits."""
@@ -61,6 +60,7 @@ class Writer:
         """Forget these partitions' rows (revoked, or about to be reloaded from the table)."""
         for partition in partitions:
             self.buffers.pop(partition, None)
+        self.raw_bytes = sum(b.raw_bytes for b in self.buffers.values())
         self.update_gauges()
 
     async def positions(self, partitions: set[int]) -> dict[int, int]:
@@ -82,12 +82,18 @@ class Writer:
                 return 0
             started = time.perf_counter()
             jobs = {p: list(self.buffers[p].sealed) for p in chosen}
-            written = await asyncio.to_thread(self._write_sealed, jobs)
+            try:
+                written = await asyncio.to_thread(self._write_sealed, jobs)
+            except ArchiveError:
+                raise
+            except Exception as exc:  # a bug must not end the flusher: the rows stay, retried
+                raise ArchiveError(f"{type(exc).__name__}: {exc}", kind="unexpected") from exc
             metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
             oldest = min(self.buffers[p].sealed[0].oldest_ms for p in chosen)
             metrics.STALENESS_SECONDS.observe(max(0.0, time.time() - oldest / 1000))
             for partition in chosen:
                 del self.buffers[partition].sealed[: len(jobs[partition])]
+            self.raw_bytes = sum(b.raw_bytes for b in self.buffers.values())
             self.last_write = time.monotonic()
             self.update_gauges()
             return written

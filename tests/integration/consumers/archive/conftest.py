@@ -45,7 +45,8 @@ async def kafka(kafka_bootstrap: str) -> KafkaSettings:
 def archive_settings(uri: str, options: dict[str, str] | None = None, **kw: Any) -> ArchiveSettings:
     """Quick flushing settings for tests."""
     defaults: dict[str, Any] = {"flush_max_age_secs": 0.5, "flush_min_interval_secs": 0.2,
-                                "retry_initial_secs": 0.1, "retry_max_secs": 1.0}  # fmt: skip
+                                "retry_initial_secs": 0.1, "retry_max_secs": 1.0,
+                                "drain_timeout_secs": 5.0}  # fmt: skip
     return ArchiveSettings(uri=uri, storage_options=options or {}, **{**defaults, **kw})
 
 

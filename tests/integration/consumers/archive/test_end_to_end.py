@@ -1,0 +1,139 @@
+"""Simulator → streamer → real Kafka → `streamer consume archive` processes → s3proxy table.
+
+The table must hold exactly the ground truth's persisted events of the followed sessions, once
+each, in per-session order — with two replicas in one group, one of them killed with SIGKILL
+mid-run and started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.config import load_settings
+from streamer.kafka.config import KafkaSettings
+from streamer.kafka.settings import SinkSettings
+from streamer.service import Service
+from streamer.simulator import Simulator, SimulatorConfig
+from tests.integration.consumers.archive.conftest import rows, wait_for
+from tests.support.flow import injecting
+from tests.support.kafka import unique_name
+from tests.support.s3 import LocalS3
+from tests.support.truth import by_session, mismatch, truth_by_session
+from tests.support.waiting import settled
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+FOLLOW: dict[str, Any] = {
+    "stream_read_timeout_secs": 3.0,
+    "reconnect_initial_secs": 0.05,
+    "reconnect_max_secs": 0.5,
+    "discovery_interval_secs": 0.5,
+    "http_port": 0,
+    "api_key": "sk-test",
+}
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """A simulator whose `coding` sessions do a few turns at a moderate pace."""
+    async with Simulator(SimulatorConfig(scenario="coding", seed=12, speed=100.0)) as simulator:
+        yield simulator
+
+
+def archive_env(kafka: KafkaSettings, s3: LocalS3, uri: str) -> dict[str, str]:
+    """The environment of a `streamer consume archive` process writing `uri` on s3proxy."""
+    env = {**os.environ, **s3.env()}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        KAFKA_EVENTS_TOPIC=kafka.events_topic,
+        KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
+        ARCHIVE_URI=uri,
+        ARCHIVE_FLUSH_MAX_AGE_SECS="1",
+        ARCHIVE_FLUSH_MIN_INTERVAL_SECS="0.5",
+        ARCHIVE_DRAIN_TIMEOUT_SECS="10",
+    )
+    return env
+
+
+async def start_archiver(env: dict[str, str], group: str, log: Path) -> asyncio.subprocess.Process:
+    """One replica: `streamer consume archive --group-id GROUP` (its output appended to `log`)."""
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "streamer",
+            "consume",
+            "archive",
+            "--group-id",
+            group,
+            "--log-level",
+            "warning",
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+
+
+def table_by_session(uri: str, options: dict[str, str]) -> dict[str, list[str]]:
+    """The table's event ids per session, in Kafka order (partition, offset)."""
+    ordered = sorted(rows(uri, options), key=lambda r: (r["kafka_partition"], r["kafka_offset"]))
+    return by_session((r["session_id"], r["event_id"]) for r in ordered)
+
+
+async def test_two_replicas_and_a_kill_9(
+    sim: Simulator, kafka_bootstrap: str, s3: LocalS3, tmp_path: Path
+) -> None:
+    """Two archivers, one SIGKILLed mid-flow and restarted: the table equals the truth, once."""
+    session_ids = [await sim.create_session() for _ in range(5)]
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        events_topic=unique_name("events"),
+        checkpoints_topic=unique_name("checkpoints"),
+        dead_letter_topic=unique_name("dlq"),
+    )
+    sink = SinkSettings(
+        transactional_id=unique_name("tx"),
+        api_base_url=sim.base_url,
+        events_partitions=4,
+        checkpoints_partitions=2,
+        commit_interval_ms=20,
+    )
+    uri, options = f"s3://{s3.bucket()}/archive", s3.storage_options()
+    env, group, log = archive_env(kafka, s3, uri), unique_name("archive"), tmp_path / "archive.log"
+    settings = load_settings(base_url=sim.base_url, session_ids=tuple(session_ids), **FOLLOW)
+    async with Service(settings, kafka=kafka, sink_settings=sink):
+        steady = await start_archiver(env, group, log)
+        victim = await start_archiver(env, group, log)
+        try:
+            async with injecting(sim, session_ids, per_second=150):
+                await wait_for(lambda: len(rows(uri, options)) >= 150)
+                victim.send_signal(signal.SIGKILL)
+                await victim.wait()
+                await asyncio.sleep(1)
+                victim = await start_archiver(env, group, log)
+                await asyncio.sleep(3)
+            truth = await settled(
+                lambda: truth_by_session(sim.ground_truth(), session_ids),
+                done=lambda t: len(t) == len(session_ids),
+                stable_secs=2.0,
+            )
+            expected = sum(len(ids) for ids in truth.values())
+            await wait_for(lambda: len(rows(uri, options)) >= expected, timeout_s=60)
+            await asyncio.sleep(2)  # anything doubled would show up meanwhile
+            archived = await asyncio.to_thread(table_by_session, uri, options)
+        finally:
+            for process in (steady, victim):
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+            codes = [await asyncio.wait_for(p.wait(), 60) for p in (steady, victim)]
+
+    assert truth == archived, mismatch(truth, archived) + log.read_text()[-2000:]
+    assert [0, 0] == codes, log.read_text()[-3000:]

@@ -1,0 +1,123 @@
+"""Faults while archiving: the object store down mid-run, a table changed by someone else, a
+10 MB event. Real Kafka, real s3proxy (stopped and restarted), real Delta tables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from deltalake import DeltaTable, write_deltalake
+
+from consumers.archive import metrics
+from streamer.kafka.config import KafkaSettings
+from tests.integration.consumers.archive.conftest import archive_settings, rows, running, wait_for
+from tests.integration.consumers.archive.test_archive import counts, sessions_events
+from tests.support.events import event, produce
+from tests.support.kafka import unique_name
+from tests.support.s3 import LocalS3
+
+pytestmark = pytest.mark.kafka
+
+
+def problems(kind: str) -> float:
+    """The archive's problem counter for one kind."""
+    return float(metrics.PROBLEMS.labels(kind)._value.get())
+
+
+async def test_object_store_down_mid_run_loses_and_doubles_nothing(
+    tmp_path: Path, kafka: KafkaSettings
+) -> None:
+    """s3proxy stops while events arrive: writes fail and are retried; once it is back, all once."""
+    server = LocalS3(tmp_path / "s3proxy")
+    server.start()
+    try:
+        uri, options = f"s3://{server.bucket()}/archive", server.storage_options()
+        settings = archive_settings(uri, {**options, "timeout": "2s"})
+        first, second = sessions_events(8, 10), sessions_events(8, 10)
+        before = problems("store_error")
+        async with running(settings, kafka, unique_name("g")):
+            await produce(kafka.bootstrap_servers, kafka.events_topic, first)
+            await wait_for(lambda: len(rows(uri, options)) >= len(first))
+            server.stop()
+            await produce(kafka.bootstrap_servers, kafka.events_topic, second)
+            async with asyncio.timeout(30):
+                while problems("store_error") < before + 2:  # noqa: ASYNC110 - a counter
+                    await asyncio.sleep(0.2)
+            server.start()
+            await wait_for(lambda: len(rows(uri, options)) >= len(first) + len(second))
+        assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri, options)))
+    finally:
+        server.stop()
+
+
+async def test_compaction_meanwhile_changes_nothing(tmp_path: Path, kafka: KafkaSettings) -> None:
+    """Someone compacts (and checkpoints) the table between writes: every event still once."""
+    uri = str(tmp_path / "archive")
+    waves = [sessions_events(6, 5) for _ in range(4)]
+    async with running(archive_settings(uri), kafka, unique_name("g")):
+        for number, wave in enumerate(waves, 1):
+            await produce(kafka.bootstrap_servers, kafka.events_topic, wave)
+            await wait_for(lambda n=number: len(rows(uri)) >= n * 30)  # type: ignore[misc]
+            table = DeltaTable(uri)
+            await asyncio.to_thread(table.optimize.compact)
+            await asyncio.to_thread(table.create_checkpoint)
+    every = [e for wave in waves for _, e in wave]
+    assert {str(e["id"]): 1 for e in every} == dict(counts(rows(uri)))
+
+
+async def test_a_table_changed_incompatibly_holds_rows_until_it_is_restored(
+    tmp_path: Path, kafka: KafkaSettings
+) -> None:
+    """Someone overwrites the table with another schema: writes fail as table_changed and the
+    rows wait (nothing dropped); once the table is restored they are written, once each."""
+    uri = str(tmp_path / "archive")
+    first, second = sessions_events(4, 5), sessions_events(4, 5)
+    before = problems("table_changed")
+    async with running(archive_settings(uri), kafka, unique_name("g")):
+        await produce(kafka.bootstrap_servers, kafka.events_topic, first)
+        await wait_for(lambda: len(rows(uri)) >= len(first))
+        good_version = DeltaTable(uri).version()
+        other = pa.table({"event_id": [1], "date": [date(2026, 1, 1)]})
+        write_deltalake(uri, other, mode="overwrite", schema_mode="overwrite", partition_by="date")
+        await produce(kafka.bootstrap_servers, kafka.events_topic, second)
+        async with asyncio.timeout(30):
+            while problems("table_changed") < before + 1:  # noqa: ASYNC110 - a counter
+                await asyncio.sleep(0.2)
+        DeltaTable(uri).restore(good_version)
+        await wait_for(lambda: len(rows(uri)) >= len(first) + len(second))
+    assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri)))
+
+
+async def test_a_ten_megabyte_event_is_one_row(tmp_path: Path, kafka: KafkaSettings) -> None:
+    """A 10 MB event (on a topic that allows it) is archived whole, byte for byte."""
+    topic = unique_name("big-events")
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        config = {"max.message.bytes": str(16 * 1024 * 1024)}
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+    big = orjson.dumps(event("agent.tool_result", content=[{"type": "text", "text": "x" * 10**7}]))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers,
+                                max_request_size=16 * 1024 * 1024)  # fmt: skip
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, big, key=b"sesn_big")
+        await producer.send_and_wait(topic, orjson.dumps(event("agent.message")), key=b"sesn_big")
+    finally:
+        await producer.stop()
+    uri = str(tmp_path / "archive")
+    settings = kafka.model_copy(update={"events_topic": topic})
+    async with running(archive_settings(uri), settings, unique_name("g")):
+        await wait_for(lambda: len(rows(uri)) >= 2)
+    table_rows = rows(uri)
+    assert Counter({1: 2}) == Counter(counts(table_rows).values())
+    assert big.decode() == next(r["raw"] for r in table_rows if r["kafka_offset"] == 0)
