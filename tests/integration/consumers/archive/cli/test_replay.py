@@ -92,3 +92,24 @@ def test_a_range_replays_only_its_events_once(
 
     assert as_written(expected) == as_written(replayed)
     assert (len(expected), 0) == (first["written"], again["written"])
+
+
+def test_a_rerun_writes_only_what_the_topic_lacks(
+    archived: Archived, env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A topic already holding each session's earlier events (as after a replay that stopped
+    part-way) gets the rest, in order: per session the topic equals the original records."""
+    target = unique_name("partial")
+    stamps = sorted(r.data["processed_at"] for r in archived.records)
+    middle = stamps[len(stamps) // 2]
+    part = replay(capsys, archived, "--topic", target, "--until", middle)
+    rest = replay(capsys, archived, "--topic", target)
+    replayed = topic(env, target, len(archived.records))
+
+    assert as_written(archived.records) == as_written(replayed), difference(
+        archived.records, replayed
+    )
+    assert (len(archived.records), part["written"]) == (
+        part["written"] + rest["written"],
+        rest["already_present"],
+    )
