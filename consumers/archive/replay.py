@@ -3,7 +3,7 @@
 Each event becomes the record the streamer wrote (docs/RECORDS.md): key = session id, the
 CloudEvents headers built by `streamer.kafka.records.RecordFormat`, value = `raw`. Events are
 written in archive order (by original partition and offset, so per-session order is kept), in
-transactions of `batch_events`.
+transactions of `batch_events`, read from the table in batches of that size as they are written.
 
 **Idempotent when rerun.** The transactional id is derived from the request (target topic,
 sessions, since, until), so a rerun of the same range first fences any earlier run still alive and
@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,33 +108,87 @@ def run_replay(
 
 async def replay(uri: str, request: ReplayRequest, kafka: KafkaSettings) -> ReplaySummary:
     """Write the archived events of `request`'s range to its topic (see the module docstring)."""
-    events = await asyncio.to_thread(load_events, uri, request)
-    records = RecordFormat(source=request.source, events_topic=request.topic,
-                           checkpoints_topic="", dead_letter_topic="")  # fmt: skip
-    producer = await _claimed_producer(kafka, request.transactional_id())
+    source = await asyncio.to_thread(ArchivedEvents, uri, request)
     try:
-        partitions = await topic_partitions(kafka, request.topic)
-        present = await existing_ids(kafka, request.topic, partitions or set())
-        todo = [e for e in events if e.event_id not in present]
-        if todo and partitions is None:
-            await _create_topic(kafka, request.topic)
-        transactions = 0
-        for batch in _chunks(todo, request.batch_events):
-            await _write(producer, [records.event_record(e) for e in batch])
-            transactions += 1
+        producer = await _claimed_producer(kafka, request.transactional_id())
+        try:
+            summary = await _replay(source, request, kafka, producer)
+        finally:
+            await producer.stop()
     finally:
-        await producer.stop()
-    summary = ReplaySummary(len(events), len(events) - len(todo), len(todo), transactions,
-                            request.transactional_id())  # fmt: skip
+        source.close()
     log.info("archive_replayed", topic=request.topic, archived=summary.archived,
              written=summary.written, already_present=summary.already_present)  # fmt: skip
     return summary
 
 
-def load_events(uri: str, request: ReplayRequest) -> list[SessionEvent]:
-    """The archived events of the range, in archive order (original partition, offset)."""
-    from consumers.archive.query import fetch_rows  # noqa: PLC0415
+async def _replay(
+    source: ArchivedEvents, request: ReplayRequest, kafka: KafkaSettings, producer: Any
+) -> ReplaySummary:
+    records = RecordFormat(source=request.source, events_topic=request.topic,
+                           checkpoints_topic="", dead_letter_topic="")  # fmt: skip
+    partitions = await topic_partitions(kafka, request.topic)
+    present = await existing_ids(kafka, request.topic, partitions or set())
+    exists = partitions is not None
+    archived = written = transactions = 0
+    pending: list[SessionEvent] = []
+    while (batch := await asyncio.to_thread(source.next_batch)) is not None:
+        archived += len(batch)
+        pending += [e for e in batch if e.event_id not in present]
+        while len(pending) >= request.batch_events or (batch == [] and pending):
+            chunk, pending = pending[: request.batch_events], pending[request.batch_events :]
+            if not exists:
+                await _create_topic(kafka, request.topic)
+                exists = True
+            await _write(producer, [records.event_record(e) for e in chunk])
+            written, transactions = written + len(chunk), transactions + 1
+    return ReplaySummary(archived, archived - written, written, transactions,
+                         request.transactional_id())  # fmt: skip
 
+
+class ArchivedEvents:
+    """The range's events in archive order (original partition and offset), read in batches
+    from one DuckDB query (blocking: call from a thread); `next_batch` returns `[]` once at the
+    end, then None."""
+
+    def __init__(self, uri: str, request: ReplayRequest) -> None:
+        from consumers.archive.query import connect  # noqa: PLC0415
+
+        sql, params = _range_query(request)
+        self._con = connect(uri)
+        self._reader = self._con.sql(sql, params=params).to_arrow_reader(request.batch_events)
+        self._done = False
+
+    def next_batch(self) -> list[SessionEvent] | None:
+        """The next events; `[]` at the end (once), then None."""
+        if self._done:
+            return None
+        try:
+            batch = self._reader.read_next_batch()
+        except StopIteration:
+            self._done = True
+            return []
+        return [_event(row) for row in batch.to_pylist()]
+
+    def close(self) -> None:
+        """Release the query and the connection; safe twice."""
+        self._done = True
+        self._con.close()
+
+
+def load_events(uri: str, request: ReplayRequest) -> list[SessionEvent]:
+    """Every archived event of the range, in archive order."""
+    source = ArchivedEvents(uri, request)
+    try:
+        events: list[SessionEvent] = []
+        while batch := source.next_batch():
+            events += batch
+        return events
+    finally:
+        source.close()
+
+
+def _range_query(request: ReplayRequest) -> tuple[str, list[Any]]:
     conditions: list[str] = ["true"]
     params: list[Any] = []
     if request.sessions:
@@ -148,7 +202,7 @@ def load_events(uri: str, request: ReplayRequest) -> list[SessionEvent]:
         params += [request.until.date(), request.until]
     where = " AND ".join(conditions)  # placeholders only: the values are parameters
     sql = f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where} ORDER BY {_ORDER}"  # noqa: S608
-    return [_event(row) for row in fetch_rows(uri, sql, params)]
+    return sql, params
 
 
 def _event(row: dict[str, Any]) -> SessionEvent:
@@ -270,11 +324,6 @@ async def _create_topic(kafka: KafkaSettings, topic: str) -> None:
         return
     finally:
         await admin.close()
-
-
-def _chunks(items: list[SessionEvent], size: int) -> Iterator[list[SessionEvent]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _iso(moment: datetime | None) -> str:
