@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     transcript = _action(actions, "transcript", "one session as a person reads it")
     transcript.add_argument("session_id")
     transcript.add_argument("--format", choices=("markdown", "html", "jsonl"), default="markdown")
+    transcript.add_argument(
+        "--approvals",
+        action="store_true",
+        help="name who decided each approval from the approval bot's audit records "
+        "(KAFKA_APPROVALS_TOPIC on KAFKA_BOOTSTRAP_SERVERS)",
+    )
 
 
 def _action(actions: Any, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -86,8 +92,18 @@ def _dispatch(args: argparse.Namespace, uri: str) -> int:
         return 0
     from consumers.archive import transcript  # noqa: PLC0415
 
-    sys.stdout.write(transcript.render_session(uri, args.session_id, args.format))
+    decisions = _decisions(args.session_id) if args.approvals else None
+    sys.stdout.write(transcript.render_session(uri, args.session_id, args.format, decisions))
     return 0
+
+
+def _decisions(session_id: str) -> dict[str, dict[str, Any]]:
+    import asyncio  # noqa: PLC0415
+
+    from consumers import KafkaSettings  # noqa: PLC0415
+    from consumers.archive.decisions import session_decisions  # noqa: PLC0415
+
+    return asyncio.run(session_decisions(KafkaSettings(), session_id))
 
 
 def _upkeep(args: argparse.Namespace, uri: str) -> int:

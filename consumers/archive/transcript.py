@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from consumers.archive.decisions import describe
 from consumers.archive.location import ArchiveCommandError
 
 _RESULT_REFS = {
@@ -95,11 +96,16 @@ def load_rows(uri: str, session_id: str) -> list[dict[str, Any]]:
     return fetch_rows(uri, _SESSION_SQL, [session_id])
 
 
-def build(session_id: str, rows: list[dict[str, Any]]) -> Transcript:
-    """The transcript of one session from its rows (in per-session order)."""
+def build(
+    session_id: str,
+    rows: list[dict[str, Any]],
+    decisions: dict[str, dict[str, Any]] | None = None,
+) -> Transcript:
+    """The transcript of one session from its rows (in per-session order); `decisions` (the
+    approval bot's audit records by tool use id, `decisions.py`) name who answered."""
     if not rows:
         raise ArchiveCommandError(f"session {session_id} has no events in the archive")
-    builder = _Builder()
+    builder = _Builder(decisions or {})
     for row in rows:
         builder.add(row, _json(row["raw"]))
     stamps = [_stamp(r["processed_at"]) for r in rows if r["processed_at"] is not None]
@@ -108,17 +114,20 @@ def build(session_id: str, rows: list[dict[str, Any]]) -> Transcript:
                       max(stamps, default=""), builder.entries, builder.totals)  # fmt: skip
 
 
-def render_session(uri: str, session_id: str, fmt: str) -> str:
+def render_session(
+    uri: str, session_id: str, fmt: str, decisions: dict[str, dict[str, Any]] | None = None
+) -> str:
     """The transcript of `session_id` in `fmt` (markdown | html | jsonl)."""
     from consumers.archive.transcript_render import render  # noqa: PLC0415
 
-    return render(build(session_id, load_rows(uri, session_id)), fmt)
+    return render(build(session_id, load_rows(uri, session_id), decisions), fmt)
 
 
 class _Builder:
     """Turns events into entries, pairing tool uses with their approval and result."""
 
-    def __init__(self) -> None:
+    def __init__(self, decisions: dict[str, dict[str, Any]]) -> None:
+        self._decisions = decisions
         self.entries: list[Entry] = []
         self.totals = Totals()
         self._calls: dict[str, Entry] = {}
@@ -169,11 +178,13 @@ class _Builder:
 
     def _confirmation(self, data: dict[str, Any], event_id: str, at: str) -> None:
         decision = str(data.get("result") or "")
-        approval = Approval(decision, "user.tool_confirmation (the API client: the approval bot "
-                            "or a person through it)", at, str(data.get("deny_message") or ""),
-                            event_id)  # fmt: skip
+        use_id = str(data.get("tool_use_id") or "")
+        audit = self._decisions.get(use_id)
+        by = (describe(audit) if audit else "user.tool_confirmation (the API client: the "
+              "approval bot or a person through it)")  # fmt: skip
+        approval = Approval(decision, by, at, str(data.get("deny_message") or ""), event_id)
         self._count(decision)
-        call = self._calls.get(str(data.get("tool_use_id") or ""))
+        call = self._calls.get(use_id)
         if call is not None:
             call.approval = approval
         else:
