@@ -75,6 +75,14 @@ def rows(uri: str, options: dict[str, str] | None = None) -> list[dict[str, Any]
     return list(table.to_pyarrow_table().to_pylist())
 
 
+def count(uri: str, options: dict[str, str] | None = None) -> int:
+    """How many rows the table holds, from its log's file statistics (cheap to poll)."""
+    try:
+        return int(DeltaTable(uri, storage_options=options).count())
+    except Exception:  # noqa: BLE001 - not created yet
+        return 0
+
+
 async def wait_for(condition: Callable[[], bool], timeout_s: float = 45.0) -> None:
     """Poll `condition` (blocking reads happen in a thread) until it holds."""
     async with asyncio.timeout(timeout_s):

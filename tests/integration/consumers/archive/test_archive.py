@@ -10,7 +10,13 @@ from deltalake import DeltaTable
 
 from consumers.archive.store import app_id
 from streamer.kafka.config import KafkaSettings
-from tests.integration.consumers.archive.conftest import archive_settings, rows, running, wait_for
+from tests.integration.consumers.archive.conftest import (
+    archive_settings,
+    count,
+    rows,
+    running,
+    wait_for,
+)
 from tests.support.events import event, produce
 from tests.support.kafka import unique_name
 from tests.support.s3 import LocalS3
@@ -35,7 +41,7 @@ async def test_every_event_once_in_session_order(tmp_path: Path, kafka: KafkaSet
     records = sessions_events(12, 25)
     await produce(kafka.bootstrap_servers, kafka.events_topic, records)
     async with running(archive_settings(uri), kafka, unique_name("g")):
-        await wait_for(lambda: len(rows(uri)) >= len(records))
+        await wait_for(lambda: count(uri) >= len(records))
     table_rows = rows(uri)
     assert {str(e["id"]): 1 for _, e in records} == dict(counts(table_rows))
     for session in {s for s, _ in records}:
@@ -52,7 +58,7 @@ async def test_not_one_file_per_record(tmp_path: Path, kafka: KafkaSettings) -> 
         for i in range(20):
             await produce(kafka.bootstrap_servers, kafka.events_topic,
                           [(f"sesn_{i % 5}", event("agent.message"))])  # fmt: skip
-        await wait_for(lambda: len(rows(uri)) >= 20)
+        await wait_for(lambda: count(uri) >= 20)
     files = DeltaTable(uri).file_uris()
     assert 1 <= len(files) <= 4
 
@@ -65,10 +71,10 @@ async def test_a_new_group_resumes_where_the_table_ends(
     first, second = sessions_events(4, 10), sessions_events(4, 10)
     await produce(kafka.bootstrap_servers, kafka.events_topic, first)
     async with running(archive_settings(uri), kafka, unique_name("g")):
-        await wait_for(lambda: len(rows(uri)) >= len(first))
+        await wait_for(lambda: count(uri) >= len(first))
     await produce(kafka.bootstrap_servers, kafka.events_topic, second)
     async with running(archive_settings(uri), kafka, unique_name("other-group")):
-        await wait_for(lambda: len(rows(uri)) >= len(first) + len(second))
+        await wait_for(lambda: count(uri) >= len(first) + len(second))
     table = DeltaTable(uri)
     assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri)))
     ends = [table.transaction_version(app_id(kafka.events_topic, p)) for p in range(4)]
@@ -84,7 +90,7 @@ async def test_records_that_are_not_events_are_dead_lettered(
     bad = [("sesn_1", b"not json"), ("sesn_1", b'{"id":"sevt_x","type":"a.b","t":"\xff\xfe"}')]
     await produce(kafka.bootstrap_servers, kafka.events_topic, [good[0], *bad, good[1]], 0)
     async with running(archive_settings(uri), kafka, unique_name("g")):
-        await wait_for(lambda: len(rows(uri)) >= 2)
+        await wait_for(lambda: count(uri) >= 2)
     table = DeltaTable(uri)
     assert {str(e["id"]): 1 for _, e in good} == dict(counts(rows(uri)))
     assert 4 == table.transaction_version(app_id(kafka.events_topic, 0))
@@ -99,7 +105,7 @@ async def test_on_s3_with_two_replicas(s3: LocalS3, kafka: KafkaSettings) -> Non
     await produce(kafka.bootstrap_servers, kafka.events_topic, first)
     async with running(archive_settings(uri, options), kafka, group):
         async with running(archive_settings(uri, options), kafka, group):
-            await wait_for(lambda: len(rows(uri, options)) >= len(first))
+            await wait_for(lambda: count(uri, options) >= len(first))
             await produce(kafka.bootstrap_servers, kafka.events_topic, second)
-        await wait_for(lambda: len(rows(uri, options)) >= len(first) + len(second))
+        await wait_for(lambda: count(uri, options) >= len(first) + len(second))
     assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri, options)))

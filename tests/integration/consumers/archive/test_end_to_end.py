@@ -8,21 +8,28 @@ mid-run and started again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+import time
+import urllib.parse
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from deltalake import DeltaTable
 
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 from streamer.simulator import Simulator, SimulatorConfig
-from tests.integration.consumers.archive.conftest import rows, wait_for
+from tests.integration.consumers.archive.conftest import count, rows, wait_for
+from tests.support.events import event, produce
 from tests.support.flow import injecting
 from tests.support.kafka import unique_name
 from tests.support.s3 import LocalS3
@@ -114,7 +121,7 @@ async def test_two_replicas_and_a_kill_9(
         victim = await start_archiver(env, group, log)
         try:
             async with injecting(sim, session_ids, per_second=150):
-                await wait_for(lambda: len(rows(uri, options)) >= 150)
+                await wait_for(lambda: count(uri, options) >= 150)
                 victim.send_signal(signal.SIGKILL)
                 await victim.wait()
                 await asyncio.sleep(1)
@@ -126,7 +133,7 @@ async def test_two_replicas_and_a_kill_9(
                 stable_secs=2.0,
             )
             expected = sum(len(ids) for ids in truth.values())
-            await wait_for(lambda: len(rows(uri, options)) >= expected, timeout_s=60)
+            await wait_for(lambda: count(uri, options) >= expected, timeout_s=60)
             await asyncio.sleep(2)  # anything doubled would show up meanwhile
             archived = await asyncio.to_thread(table_by_session, uri, options)
         finally:
@@ -137,3 +144,81 @@ async def test_two_replicas_and_a_kill_9(
 
     assert truth == archived, mismatch(truth, archived) + log.read_text()[-2000:]
     assert [0, 0] == codes, log.read_text()[-3000:]
+
+
+def kill_between_files_and_commit(pid: int, table_dir: Path, secs: float) -> set[str]:
+    """Blocking: SIGKILL `pid` the moment a data file is in the bucket that no commit adds yet.
+
+    Returns the files so found (empty: no write was caught half done within `secs`; the
+    process is killed then anyway).
+    """
+    added: set[str] = set()
+    read_logs: set[str] = set()
+    deadline = time.monotonic() + secs
+    found: set[str] = set()
+    while time.monotonic() < deadline and not found:
+        on_disk = {str(p.relative_to(table_dir)) for p in table_dir.glob("date=*/*.parquet")}
+        if on_disk - added and (table_dir / "_delta_log").is_dir():
+            for entry in sorted((table_dir / "_delta_log").glob("*.json")):
+                if entry.name not in read_logs:
+                    with contextlib.suppress(orjson.JSONDecodeError):  # still being written
+                        added |= _added_files(entry)
+                        read_logs.add(entry.name)
+            found = on_disk - added
+        time.sleep(0.0005)
+    os.kill(pid, signal.SIGKILL)
+    return found
+
+
+def _added_files(entry: Path) -> set[str]:
+    lines = entry.read_text().splitlines()
+    actions = [orjson.loads(line) for line in lines if line.strip()]
+    return {urllib.parse.unquote(a["add"]["path"]) for a in actions if "add" in a}
+
+
+async def test_kill_9_mid_write(kafka_bootstrap: str, s3: LocalS3, tmp_path: Path) -> None:
+    """An archiver is SIGKILLed while a write is half done (its data files are in the bucket,
+    its commit is not), then restarted: every record once; the cut write's files are not in
+    the table."""
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        events_topic=unique_name("events"),
+        dead_letter_topic=unique_name("dlq"),
+    )
+    events = [(f"sesn_{i % 40}", event("agent.message", n=i)) for i in range(6000)]
+    await produce(kafka_bootstrap, kafka.events_topic, events[:1000])
+    bucket = s3.bucket()
+    uri, options = f"s3://{bucket}/archive", s3.storage_options()
+    table_dir = s3.data_dir / "buckets" / bucket / "archive"
+    log, group = tmp_path / "archive.log", unique_name("archive")
+    env = {
+        **archive_env(kafka, s3, uri),
+        "ARCHIVE_FLUSH_MAX_AGE_SECS": "0.2",
+        "ARCHIVE_FLUSH_MIN_INTERVAL_SECS": "0",
+    }
+    first = await start_archiver(env, group, log)
+    watch = asyncio.create_task(
+        asyncio.to_thread(kill_between_files_and_commit, first.pid, table_dir, 40.0)
+    )
+    sent = 1000
+    while not watch.done() and sent < len(events):  # a steady flow: small writes back to back
+        await produce(kafka_bootstrap, kafka.events_topic, events[sent : sent + 50])
+        sent += 50
+        await asyncio.sleep(0.25)
+    cut = await watch
+    await first.wait()
+    await produce(kafka_bootstrap, kafka.events_topic, events[sent:])
+    second = await start_archiver(env, group, log)
+    try:
+        await wait_for(lambda: count(uri, options) >= len(events), timeout_s=60)
+        await asyncio.sleep(2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(second.wait(), 60)
+    archived = Counter(r["event_id"] for r in rows(uri, options))
+    table_files = DeltaTable(uri, storage_options=options).file_uris()
+    in_table = {urllib.parse.unquote(p.split("/archive/", 1)[1]) for p in table_files}
+    expected = {str(e["id"]): 1 for _, e in events}
+    assert (expected, 0) == (dict(archived), code), log.read_text()[-2000:]
+    assert cut, "the kill was meant to land between a write's data files and its commit"
+    assert set() == cut & in_table

@@ -17,7 +17,13 @@ from deltalake import DeltaTable, write_deltalake
 
 from consumers.archive import metrics
 from streamer.kafka.config import KafkaSettings
-from tests.integration.consumers.archive.conftest import archive_settings, rows, running, wait_for
+from tests.integration.consumers.archive.conftest import (
+    archive_settings,
+    count,
+    rows,
+    running,
+    wait_for,
+)
 from tests.integration.consumers.archive.test_archive import counts, sessions_events
 from tests.support.events import event, produce
 from tests.support.kafka import unique_name
@@ -44,14 +50,14 @@ async def test_object_store_down_mid_run_loses_and_doubles_nothing(
         before = problems("store_error")
         async with running(settings, kafka, unique_name("g")):
             await produce(kafka.bootstrap_servers, kafka.events_topic, first)
-            await wait_for(lambda: len(rows(uri, options)) >= len(first))
+            await wait_for(lambda: count(uri, options) >= len(first))
             server.stop()
             await produce(kafka.bootstrap_servers, kafka.events_topic, second)
             async with asyncio.timeout(30):
                 while problems("store_error") < before + 2:  # noqa: ASYNC110 - a counter
                     await asyncio.sleep(0.2)
             server.start()
-            await wait_for(lambda: len(rows(uri, options)) >= len(first) + len(second))
+            await wait_for(lambda: count(uri, options) >= len(first) + len(second))
         assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri, options)))
     finally:
         server.stop()
@@ -64,7 +70,7 @@ async def test_compaction_meanwhile_changes_nothing(tmp_path: Path, kafka: Kafka
     async with running(archive_settings(uri), kafka, unique_name("g")):
         for number, wave in enumerate(waves, 1):
             await produce(kafka.bootstrap_servers, kafka.events_topic, wave)
-            await wait_for(lambda n=number: len(rows(uri)) >= n * 30)  # type: ignore[misc]
+            await wait_for(lambda n=number: count(uri) >= n * 30)  # type: ignore[misc]
             table = DeltaTable(uri)
             await asyncio.to_thread(table.optimize.compact)
             await asyncio.to_thread(table.create_checkpoint)
@@ -82,7 +88,7 @@ async def test_a_table_changed_incompatibly_holds_rows_until_it_is_restored(
     before = problems("table_changed")
     async with running(archive_settings(uri), kafka, unique_name("g")):
         await produce(kafka.bootstrap_servers, kafka.events_topic, first)
-        await wait_for(lambda: len(rows(uri)) >= len(first))
+        await wait_for(lambda: count(uri) >= len(first))
         good_version = DeltaTable(uri).version()
         other = pa.table({"event_id": [1], "date": [date(2026, 1, 1)]})
         write_deltalake(uri, other, mode="overwrite", schema_mode="overwrite", partition_by="date")
@@ -91,7 +97,7 @@ async def test_a_table_changed_incompatibly_holds_rows_until_it_is_restored(
             while problems("table_changed") < before + 1:  # noqa: ASYNC110 - a counter
                 await asyncio.sleep(0.2)
         DeltaTable(uri).restore(good_version)
-        await wait_for(lambda: len(rows(uri)) >= len(first) + len(second))
+        await wait_for(lambda: count(uri) >= len(first) + len(second))
     assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri)))
 
 
@@ -117,7 +123,7 @@ async def test_a_ten_megabyte_event_is_one_row(tmp_path: Path, kafka: KafkaSetti
     uri = str(tmp_path / "archive")
     settings = kafka.model_copy(update={"events_topic": topic})
     async with running(archive_settings(uri), settings, unique_name("g")):
-        await wait_for(lambda: len(rows(uri)) >= 2)
+        await wait_for(lambda: count(uri) >= 2)
     table_rows = rows(uri)
     assert Counter({1: 2}) == Counter(counts(table_rows).values())
     assert big.decode() == next(r["raw"] for r in table_rows if r["kafka_offset"] == 0)
