@@ -83,3 +83,17 @@ def test_forget_refuses_what_is_not_a_session_id(own_copy: str) -> None:
     code = main(["archive", "forget", "x' OR '1'='1", "--uri", own_copy])
 
     assert (2, before) == (code, rows(own_copy))
+
+
+def test_forgetting_an_unknown_session_is_recorded(
+    own_copy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request for a session the archive never held deletes nothing and is still recorded."""
+    before, version = rows(own_copy), DeltaTable(own_copy).version()
+    record = cli(capsys, "forget", "sesn_never_seen", "--uri", own_copy, "--reason", "req 2")
+    forgotten = run_query(own_copy, "SELECT session_id, events_deleted, table_version, reason "
+                          "FROM forgotten")  # fmt: skip
+
+    assert (before, version) == (rows(own_copy), DeltaTable(own_copy).version())
+    assert [("sesn_never_seen", 0, version, "req 2")] == forgotten.rows
+    assert 0 == record["events_deleted"]
