@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("streamer.run", "Follow sessions' event streams into Kafka, exactly once"),
     "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
     "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
+    "archive": ("consumers.archive.cli", "Query, replay, transcribe and upkeep the event archive."),
     "demo": ("streamer.demo", "Local Kafka + simulator + streamer, shown live until Ctrl-C"),
     "simulate": ("streamer.simulator.cli", "Serve a simulated Managed Agents API (load, faults)."),
     "policy": (
