@@ -30,19 +30,23 @@ class ApprovalAuditMetrics(PartitionedAggregates):
 
     def parse_record(self, **fields: Any) -> EventRecord:
         """An audit record as an `EventRecord` (type `approval.audit`, id tool use + outcome)."""
-        value, partition = fields.get("value"), int(fields["partition"])
+        value, partition, offset = (
+            fields.get("value"),
+            int(fields["partition"]),
+            int(fields["offset"]),
+        )
         data = _audit(value)
-        state = self.states.get(partition)
         if data is None:
+            state = self.fresh(partition, offset)
             if state is not None:
                 self.problems.report(state, "audit_record_invalid", partition=partition,
-                                     offset=fields.get("offset"))  # fmt: skip
-                state.next_offset = int(fields["offset"]) + 1
+                                     offset=offset)  # fmt: skip
+                self.advance(partition, offset)
             raise BadRecordError("not an approval audit record")
         key = fields.get("key")
         session = key.decode("utf-8", "replace") if key else str(data.get("session_id", ""))
         return EventRecord(
-            str(fields["topic"]), partition, int(fields["offset"]), session,
+            str(fields["topic"]), partition, offset, session,
             f"{data['tool_use_id']}:{data.get('outcome')}", AUDIT_TYPE, data, bytes(value or b""),
             dict(fields.get("headers") or {}), int(fields.get("timestamp_ms") or 0),
         )  # fmt: skip

@@ -66,11 +66,11 @@ class MetricsConsumer(PartitionedAggregates):
         try:
             return EventRecord.parse(**fields)
         except BadRecordError:
-            state = self.states.get(int(fields["partition"]))
+            partition, offset = int(fields["partition"]), int(fields["offset"])
+            state = self.fresh(partition, offset)
             if state is not None:
-                self.problems.report(state, "not_an_event", partition=fields["partition"],
-                                     offset=fields["offset"])  # fmt: skip
-                state.next_offset = int(fields["offset"]) + 1
+                self.problems.report(state, "not_an_event", partition=partition, offset=offset)
+                self.advance(partition, offset)
             raise
 
     def fold(self, state: PartitionState, record: EventRecord) -> None:

@@ -108,13 +108,25 @@ class PartitionedAggregates(Consumer):
             ) from None
 
     async def handle(self, record: EventRecord) -> None:
-        """Fold the record into its partition's state (ignored for a partition not owned)."""
-        state = self.states.get(record.partition)
-        if state is None:
-            return
-        self.fold(state, record)
-        state.next_offset = record.offset + 1
-        self._dirty.add(record.partition)
+        """Fold the record into its partition's state, once (by offset), when ours."""
+        state = self.fresh(record.partition, record.offset)
+        if state is not None:
+            self.fold(state, record)
+            self.advance(record.partition, record.offset)
+
+    def fresh(self, partition: int, offset: int) -> PartitionState | None:
+        """The state to count the record at `offset` into; None when the partition is not ours
+        or the record is counted already (a fetch from before a seek can hand a record over
+        again: seen with a never-stored partition sought to its beginning)."""
+        state = self.states.get(partition)
+        if state is None or offset < (state.next_offset or 0):
+            return None
+        return state
+
+    def advance(self, partition: int, offset: int) -> None:
+        """The record at `offset` is counted: the state now covers everything before offset+1."""
+        self.states[partition].next_offset = offset + 1
+        self._dirty.add(partition)
 
     async def commit(self, offsets: dict[int, int], reason: str) -> None:
         """Note offsets the runner skipped (dead letters); store now on revoke and stop."""

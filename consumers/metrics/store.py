@@ -6,10 +6,12 @@ the partition fences the old one before it reads the partition's state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import ProducerFenced
 
 from streamer.kafka.config import KafkaSettings
 from streamer.resource import AsyncResource
@@ -113,8 +115,11 @@ class StateStore(AsyncResource):
             await producer.send_and_wait(
                 self.topic, value, key=self.key(partition), partition=partition % self._count
             )
+        except ProducerFenced:
+            raise  # the producer is dead for good: nothing to abort
         except BaseException:
-            await producer.abort_transaction()
+            with contextlib.suppress(Exception):  # a producer in a fatal state cannot abort
+                await producer.abort_transaction()
             raise
         await producer.commit_transaction()
 
