@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from consumers.base import EventRecord
 from consumers.metrics.fold import EventFold
@@ -225,3 +226,25 @@ def test_mcp_servers_are_capped() -> None:
         uses[("other", "allow")],
         feed.problems(),
     )
+
+
+def test_a_problem_is_logged_once_however_often_it_recurs() -> None:
+    """Three unknown event types: counted three times, logged once."""
+    feed = Feed()
+    with capture_logs() as logs:
+        for _ in range(3):
+            feed("agent.brand_new")
+    lines = [entry for entry in logs if entry["event"] == "metrics_bad_input"]
+    assert (3, 1, "event_type_unknown") == (
+        feed.problems()[("event_type_unknown",)], len(lines), lines[0]["problem"]
+    )  # fmt: skip
+
+
+def test_interrupted_turn_clears_pending_approvals() -> None:
+    """An idle that is not requires_action (an interrupt's end_turn) leaves nothing pending."""
+    feed = Feed()
+    use = feed("agent.tool_use", name="bash", evaluated_permission="ask", input={})
+    feed("session.status_idle", stop_reason={"type": "requires_action", "event_ids": [use]})
+    waiting = feed.state.snapshot().pending
+    feed("session.status_idle", stop_reason={"type": "end_turn"})
+    assert (1, 0) == (waiting, feed.state.snapshot().pending)
