@@ -35,7 +35,7 @@ class MetricsConsumer(PartitionedAggregates):
     def __init__(self, settings: MetricsSettings | None = None) -> None:
         super().__init__(settings)
         self.prices = PriceTable.load(self.settings.price_file)
-        self._fold = EventFold(self.prices, self.problems)
+        self._fold = EventFold(self.prices, self.problems, self.settings.session_expiry_secs)
         self.audit: ApprovalAuditMetrics | None = None
         self._audit_runner: Any = None
         self._audit_task: asyncio.Task[None] | None = None

@@ -28,6 +28,7 @@ class Feed:
         self.model = model
         self.offset = 0
         self.second = 0
+        self.timestamp_ms = 0
 
     def __call__(self, event_type: str, session: str = "sesn_1", **fields: Any) -> str:
         self.offset += 1
@@ -38,7 +39,7 @@ class Feed:
         headers = {"ce_agentmodel": self.model.encode()} if self.model else {}
         record = EventRecord.parse(topic="t", partition=0, offset=self.offset,
                                    key=session.encode(), value=orjson.dumps(data),
-                                   headers=headers)  # fmt: skip
+                                   headers=headers, timestamp_ms=self.timestamp_ms)  # fmt: skip
         self.fold.apply(self.state, record)
         return event_id
 
@@ -248,3 +249,14 @@ def test_interrupted_turn_clears_pending_approvals() -> None:
     waiting = feed.state.snapshot().pending
     feed("session.status_idle", stop_reason={"type": "end_turn"})
     assert (1, 0) == (waiting, feed.state.snapshot().pending)
+
+
+def test_sessions_quiet_for_longer_than_the_expiry_are_forgotten() -> None:
+    """A session without a record for the expiry (by record time) leaves the state."""
+    feed = Feed()
+    feed.fold.session_expiry_secs = 100
+    feed.timestamp_ms = 1_000_000
+    feed("session.status_idle", session="sesn_old", stop_reason={"type": "end_turn"})
+    feed.timestamp_ms = 1_000_000 + 5_000_000  # 5000 s later: past the expiry and a sweep
+    feed("session.status_running", session="sesn_new")
+    assert ["sesn_new"] == list(feed.state.sessions)
