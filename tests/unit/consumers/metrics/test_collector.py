@@ -106,3 +106,18 @@ def test_promtool_accepts_the_exposition() -> None:
     checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                              text=True, check=False)  # fmt: skip
     assert (0, "") == (checked.returncode, checked.stdout + checked.stderr)
+
+
+def test_events_and_approvals_partitions_are_distinct_series() -> None:
+    """The approvals topic's partitions are labelled approvals-<n>, so partition 0 of each topic
+    never collides; they export counters only (no session gauges of their own)."""
+    rendering = Exposition()
+    rendering.add_source("", {0: populated().snapshot()})
+    audit = PartitionState(next_offset=3)
+    audit.inc("agents_approval_decisions", ("allow", "person"))
+    rendering.add_source("approvals-", {0: audit.snapshot()})
+    parsed = samples(text_families(rendering.render().decode()))
+    decisions = sorted(dict(k[1])["partition"] for k in parsed
+                       if k[0] == "agents_approval_decisions_total")  # fmt: skip
+    gauges = sorted(dict(k[1])["partition"] for k in parsed if k[0] == "agents_approvals_pending")
+    assert (["0", "approvals-0"], ["0"]) == (decisions, gauges)
