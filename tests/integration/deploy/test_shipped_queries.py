@@ -1,0 +1,86 @@
+"""Every PromQL expression that ships returns data from a real Prometheus scraping the pipeline.
+
+The simulator (coding, chaos and mixed sessions, one of them with stream faults) feeds the
+streamer, which publishes to real Kafka; the approval bot answers tool uses; the metrics consumer
+turns both topics into fleet metrics. Each runs as its own `python -m streamer` process, the way
+it is deployed, and Debian's Prometheus scrapes all three every second with the job names of
+deploy/prometheus/prometheus.yml and loads deploy/prometheus/rules/. The expressions are read
+from the generated dashboard JSON and the rule files (tests/support/promql.py), so a panel or an
+alert added later is covered without touching this test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.simulator import Simulator, SimulatorConfig
+from tests.support.processes import Pipeline
+from tests.support.prometheus import PromClient, local_prometheus
+from tests.support.promql import ROOT, RULE_FILES, Expression, shipped_expressions
+
+__all__ = ["local_prometheus"]  # the fixture
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+POLICY = ROOT / "deploy" / "policies" / "example.toml"
+# Coding sessions gate tool uses (the bot allows, denies or escalates them); chaos sessions fail
+# model requests and tools, call MCP and custom tools; mixed ones run outcome evaluations.
+SCENARIOS = ("coding", "coding", "coding", "chaos", "chaos", "chaos", "mixed")
+# On the first two sessions' streams: bad frames (errors), duplicates (skipped), then a cut (a
+# reconnect). The sessions are created once the streamer follows, so their events arrive live.
+STREAM_FAULTS = {"malformed_every": 3, "duplicate_every": 2, "cut_after_frames": 8,
+                 "stream_count": 2}  # fmt: skip
+
+
+def _start_pipeline(pipeline: Pipeline) -> None:
+    pipeline.start("agents-streamer", "run", "--discovery-interval-secs", "0.5",
+                   "--reconnect-max-secs", "0.5", "--log-level", "warning")  # fmt: skip
+    pipeline.start("agents-approvals", "consume", "approvals", "--policy", str(POLICY),
+                   "--escalation-timeout-secs", "3", "--log-level", "warning")  # fmt: skip
+    pipeline.start("agents-metrics", "consume", "metrics", "--log-level", "warning")
+
+
+async def _until_all_have_data(
+    client: PromClient, expressions: list[Expression], limit_secs: float
+) -> dict[str, list[dict[str, Any]]]:
+    """Query each expression until it returns a sample; what each returned last."""
+    results: dict[str, list[dict[str, Any]]] = {e.source: [] for e in expressions}
+    deadline = time.monotonic() + limit_secs
+    while True:
+        for expression in expressions:
+            if not results[expression.source]:
+                results[expression.source] = await client.query(expression.expr)
+        if all(results.values()) or time.monotonic() > deadline:
+            return results
+        await asyncio.sleep(1.0)
+
+
+async def test_every_dashboard_and_rule_expression_returns_data(
+    kafka_bootstrap: str, tmp_path: Path, local_prometheus: Any
+) -> None:
+    """Each panel query and each alert's expression (comparison made `bool`) has samples."""
+    expressions = shipped_expressions()
+    config = SimulatorConfig(scenario="coding", seed=3, speed=40.0, user_turns=2)
+    async with Simulator(config) as sim:
+        with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
+            _start_pipeline(pipeline)
+            await pipeline.serving()
+            sessions = [await sim.create_session(scenario=s) for s in SCENARIOS]
+            for session_id in sessions[:2]:
+                sim.faults.set(dict(STREAM_FAULTS), session_id=session_id)
+            server = await local_prometheus(pipeline.targets(), RULE_FILES)
+            results = await _until_all_have_data(server.client, expressions, limit_secs=90)
+            targets = {t["labels"]["job"]: t["health"] for t in await server.client.targets()}
+            rules = await server.client.rules()
+            logs = {child.job: child.log_tail() for child in pipeline.children}
+
+    empty = [source for source, result in results.items() if not result]
+    assert [] == empty, "no data:\n" + "\n".join(empty) + f"\nlogs (tails): {logs}"
+    assert {"agents-streamer": "up", "agents-approvals": "up", "agents-metrics": "up"} == targets
+    assert [] == [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"]
+    assert len([e for e in expressions if e.source.startswith("agents.yml")]) == len(rules)
