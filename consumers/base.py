@@ -182,6 +182,11 @@ class Consumer(ABC):
     async def on_revoked(self, partitions: set[int]) -> None:  # noqa: B027 - optional hook
         """Partitions about to be taken away; finish work on them before returning."""
 
+    def parse_record(self, **fields: Any) -> EventRecord:
+        """Turn a Kafka record into an `EventRecord` (`EventRecord.parse`'s keywords); raise
+        `BadRecordError` to have it dead-lettered. Override it to read a topic of other records."""
+        return EventRecord.parse(**fields)
+
     async def positions(self, partitions: set[int]) -> dict[int, int]:
         """With `owns_offsets`: load these partitions' durable state; the next offset of each."""
         raise NotImplementedError(f"{self.name}: owns_offsets needs positions()")

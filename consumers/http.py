@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from streamer.resource import AsyncResource
 
 
-async def _metrics(_request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+async def _metrics(request: web.Request) -> web.Response:
+    # OpenMetrics when the scraper asks for it (Prometheus does), the classic text format else.
+    if "application/openmetrics-text" in request.headers.get("Accept", ""):
+        body = openmetrics.generate_latest(REGISTRY)  # type: ignore[no-untyped-call]
+        content_type = openmetrics.CONTENT_TYPE_LATEST
+    else:
+        body, content_type = generate_latest(), CONTENT_TYPE_LATEST
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def _healthz(_request: web.Request) -> web.Response:

@@ -183,7 +183,7 @@ class Runner(AsyncResource):
     async def _handle_one(self, message: Any) -> None:
         headers = {key: value or b"" for key, value in (message.headers or ())}
         try:
-            record = EventRecord.parse(
+            record = self.consumer.parse_record(
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,

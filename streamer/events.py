@@ -21,6 +21,7 @@ class SessionEvent(NamedTuple):
     raw: bytes
     thread_id: str | None = None
     agent_id: str | None = None
+    agent_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ class Follower:
 
     __slots__ = (
         "_agent_id",
+        "_agent_model",
         "_boundary",
         "_client",
         "_ended",
@@ -89,12 +90,14 @@ class Follower:
         *,
         checkpoint: Checkpoint | None = None,
         agent_id: str | None = None,
+        agent_model: str | None = None,
     ) -> None:
         self.session_id = session_id
         self._client = client
         self._sink = sink
         self._settings = settings
         self._agent_id = agent_id
+        self._agent_model = agent_model
         self._ended = False
         self._watermark: str | None = None
         self._boundary: set[str] = set()
@@ -142,7 +145,9 @@ class Follower:
         """
         got_event = False
         if self._agent_id is None:
-            self._agent_id = agent_id_of(await self._client.get_session(self.session_id)) or ""
+            session = await self._client.get_session(self.session_id)
+            self._agent_id = agent_id_of(session) or ""
+            self._agent_model = agent_model_of(session)
         async with self._client.open_stream(self.session_id) as response:
             telemetry.stream_opened()
             try:
@@ -254,6 +259,7 @@ class Follower:
             raw=event.raw,
             thread_id=thread if isinstance(thread, str) and thread else None,
             agent_id=self._agent_id or None,
+            agent_model=self._agent_model,
         )
         await self._sink.publish(record)
         telemetry.published(len(event.raw))
@@ -262,6 +268,15 @@ class Follower:
         else:
             self._watermark = processed_at
             self._boundary = {key}
+
+
+def agent_model_of(session: Mapping[str, Any]) -> str | None:
+    """The model id of a session's agent (`agent.model.id`; the model is not on the events)."""
+    agent = session.get("agent")
+    model = agent.get("model") if isinstance(agent, Mapping) else None
+    if isinstance(model, Mapping) and isinstance(model.get("id"), str):
+        return str(model["id"])
+    return model if isinstance(model, str) and model else None
 
 
 def agent_id_of(session: Mapping[str, Any]) -> str | None:

@@ -18,7 +18,13 @@ import structlog
 from streamer import telemetry
 from streamer.api import ApiClient, ApiError
 from streamer.events import Checkpoint
-from streamer.follower import Follower, FollowerFatalError, FollowerSettings, agent_id_of
+from streamer.follower import (
+    Follower,
+    FollowerFatalError,
+    FollowerSettings,
+    agent_id_of,
+    agent_model_of,
+)
 from streamer.resource import AsyncResource
 from streamer.sink import Sink
 
@@ -83,7 +89,9 @@ class Supervisor(AsyncResource):
         self._tasks.clear()
         telemetry.FOLLOWED.set(0)
 
-    def follow(self, session_id: str, agent_id: str | None = None) -> bool:
+    def follow(
+        self, session_id: str, agent_id: str | None = None, agent_model: str | None = None
+    ) -> bool:
         """Start following `session_id` unless it is followed already or has ended.
 
         Returns whether a follower was started.
@@ -103,6 +111,7 @@ class Supervisor(AsyncResource):
             self._settings,
             checkpoint=checkpoint,
             agent_id=agent_id,
+            agent_model=agent_model,
         )
         task = asyncio.create_task(follower.run(), name=f"follow:{session_id}")
         self._tasks[session_id] = task
@@ -143,7 +152,9 @@ class Supervisor(AsyncResource):
             async for session in self._client.list_sessions():
                 session_id = session.get("id")
                 if isinstance(session_id, str) and session_id:
-                    started += self.follow(session_id, agent_id_of(session))
+                    started += self.follow(
+                        session_id, agent_id_of(session), agent_model_of(session)
+                    )
         except ApiError as exc:
             telemetry.error("discovery_failed", reason=exc.reason)
         return started

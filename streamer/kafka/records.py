@@ -23,6 +23,7 @@ _HEADER_OVERHEAD = 10
 _SUMMARY_PREFIX_BYTES = 1024
 _THREAD_HEADER_BYTES = len("ce_threadid") + _HEADER_OVERHEAD
 _AGENT_HEADER_BYTES = len("ce_agentid") + _HEADER_OVERHEAD
+_MODEL_HEADER_BYTES = len("ce_agentmodel") + _HEADER_OVERHEAD
 
 
 @dataclass(slots=True)
@@ -77,6 +78,8 @@ class RecordFormat:
             headers.append(("ce_threadid", event.thread_id.encode()))
         if event.agent_id:
             headers.append(("ce_agentid", event.agent_id.encode()))
+        if event.agent_model:
+            headers.append(("ce_agentmodel", event.agent_model.encode()))
         return headers
 
     def event_size(self, event: SessionEvent) -> int:
@@ -95,6 +98,8 @@ class RecordFormat:
             size += len(event.thread_id) + _THREAD_HEADER_BYTES
         if event.agent_id:
             size += len(event.agent_id) + _AGENT_HEADER_BYTES
+        if event.agent_model:
+            size += len(event.agent_model) + _MODEL_HEADER_BYTES
         return size
 
     def event_record(self, event: SessionEvent) -> OutRecord:

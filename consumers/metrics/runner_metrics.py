@@ -1,5 +1,6 @@
-"""Per-consumer metrics. Labels come from fixed vocabularies: the consumer's name, an outcome,
-an error kind (`ConsumerError.kind`), a partition number. Never an id or an exception message.
+"""The runner's per-consumer metrics (formerly `consumers/metrics.py`). Labels come from fixed
+vocabularies: the consumer's name, an outcome, an error kind (`ConsumerError.kind`), a partition
+number. Never an id or an exception message.
 """
 
 from __future__ import annotations
