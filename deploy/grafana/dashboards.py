@@ -156,7 +156,13 @@ def tokens_row() -> list[Any]:
         single("Cache read share", "cache_read / all input-side tokens.", "percentunit",
                [Query(f"{CACHE_READ} / {INPUT_SIDE}", "cache read")], span=8),
         series("Model request duration", "span.model_request_start to _end, p50 and p99.", "s",
-               quantiles("agents_model_request_duration_seconds"), span=24),
+               quantiles("agents_model_request_duration_seconds"), span=12),
+        series("Cost (USD / hour): reported vs estimated",
+               "agents_cost_usd_total (list_cost where present) against the price table's "
+               "estimate for every request.", "currencyUSD",
+               [Query(f"{rate('agents_cost_usd_total')} * 3600", "reported"),
+                Query(f"{rate('agents_cost_estimated_usd_total')} * 3600", "estimated")],
+               span=12),
     ]  # fmt: skip
 
 
@@ -255,6 +261,11 @@ def consumers_row() -> list[Any]:
                [Query(rate("agents_approvals_decisions_total", "decision, decided_by"),
                       "{{decision}} by {{decided_by}}"),
                 Query("sum(agents_approvals_escalations_pending)", "escalations pending")]),
+        series("Bad input / s", "Problems the metrics consumer counted; records the runner "
+               "dead-lettered or failed on, by consumer and kind.", "ops",
+               [Query(rate("agents_metrics_problems_total", "problem"), "metrics: {{problem}}"),
+                Query(rate("agents_consumer_errors_total", "consumer, kind"),
+                      "{{consumer}}: {{kind}}")], span=16),
     ]  # fmt: skip
 
 

@@ -69,7 +69,8 @@ class Pipeline:
                     "ANTHROPIC_BASE_URL": self.base_url, "ANTHROPIC_API_KEY": API_KEY,
                     "CONSUMER_GROUP_PREFIX": unique_name("group") + ".",
                     "STREAMER_SINK_TRANSACTIONAL_ID": unique_name("tx"),
-                    "APPROVALS_STATE_TOPIC": unique_name("approvals-state")}  # fmt: skip
+                    "APPROVALS_STATE_TOPIC": unique_name("approvals-state"),
+                    "METRICS_STATE_TOPIC": unique_name("metrics-state")}  # fmt: skip
 
     def start(self, job: str, *args: str, env: dict[str, str] | None = None) -> Child:
         """`python -m streamer ARGS --http-port N` as a child; `job` names its scrape job."""

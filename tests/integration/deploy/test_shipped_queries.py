@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.processes import Pipeline
@@ -29,7 +31,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 POLICY = ROOT / "deploy" / "policies" / "example.toml"
 # Coding sessions gate tool uses (the bot allows, denies or escalates them); chaos sessions fail
-# model requests and tools, call MCP and custom tools; mixed ones run outcome evaluations.
+# model requests and tools, call MCP and custom tools; mixed ones run outcome evaluations. One
+# record on the events topic is not an event at all (the consumers count it as bad input).
 SCENARIOS = ("coding", "coding", "coding", "chaos", "chaos", "chaos", "mixed")
 # On the first two sessions' streams: bad frames (errors), duplicates (skipped), then a cut (a
 # reconnect). The sessions are created once the streamer follows, so their events arrive live.
@@ -37,12 +40,25 @@ STREAM_FAULTS = {"malformed_every": 3, "duplicate_every": 2, "cut_after_frames":
                  "stream_count": 2}  # fmt: skip
 
 
-def _start_pipeline(pipeline: Pipeline) -> None:
+async def _start_pipeline(pipeline: Pipeline) -> None:
+    """The streamer first (it creates the events topic), the approvals topic, the consumers."""
     pipeline.start("agents-streamer", "run", "--discovery-interval-secs", "0.5",
                    "--reconnect-max-secs", "0.5", "--log-level", "warning")  # fmt: skip
+    await pipeline.serving()
+    await _create_topic(pipeline.bootstrap, pipeline.env["KAFKA_APPROVALS_TOPIC"], partitions=3)
     pipeline.start("agents-approvals", "consume", "approvals", "--policy", str(POLICY),
                    "--escalation-timeout-secs", "3", "--log-level", "warning")  # fmt: skip
     pipeline.start("agents-metrics", "consume", "metrics", "--log-level", "warning")
+    await pipeline.serving()
+
+
+async def _create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
 
 
 async def _until_all_have_data(
@@ -60,6 +76,15 @@ async def _until_all_have_data(
         await asyncio.sleep(1.0)
 
 
+async def _produce_bad_record(bootstrap: str, topic: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"this is not an event", key=b"sesn_not_json")
+    finally:
+        await producer.stop()
+
+
 async def test_every_dashboard_and_rule_expression_returns_data(
     kafka_bootstrap: str, tmp_path: Path, local_prometheus: Any
 ) -> None:
@@ -68,12 +93,14 @@ async def test_every_dashboard_and_rule_expression_returns_data(
     config = SimulatorConfig(scenario="coding", seed=3, speed=40.0, user_turns=2)
     async with Simulator(config) as sim:
         with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
-            _start_pipeline(pipeline)
-            await pipeline.serving()
+            await _start_pipeline(pipeline)
             sessions = [await sim.create_session(scenario=s) for s in SCENARIOS]
             for session_id in sessions[:2]:
                 sim.faults.set(dict(STREAM_FAULTS), session_id=session_id)
             server = await local_prometheus(pipeline.targets(), RULE_FILES)
+            # Bad input for the consumers' problem counters, once the streamer has made the topic.
+            await server.client.query_until_data("agents_streamer_sink_records_total")
+            await _produce_bad_record(kafka_bootstrap, pipeline.env["KAFKA_EVENTS_TOPIC"])
             results = await _until_all_have_data(server.client, expressions, limit_secs=90)
             targets = {t["labels"]["job"]: t["health"] for t in await server.client.targets()}
             rules = await server.client.rules()
