@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ProducerFenced
 
 from consumers.metrics.config import MetricsSettings
@@ -28,25 +27,6 @@ pytestmark = pytest.mark.kafka
 
 MODEL = "claude-sonnet-4-6"
 FAST = RunnerSettings(poll_timeout_ms=100)
-
-
-@pytest.fixture
-async def kafka(kafka_bootstrap: str) -> KafkaSettings:
-    """Unique topics (events with 3 partitions) for one test."""
-    settings = KafkaSettings(
-        bootstrap_servers=kafka_bootstrap,
-        events_topic=unique_name("events"),
-        approvals_topic=unique_name("approvals"),
-        dead_letter_topic=unique_name("dlq"),
-    )
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(settings.events_topic, 3, 1),
-                                   NewTopic(settings.approvals_topic, 2, 1)])  # fmt: skip
-    finally:
-        await admin.close()
-    return settings
 
 
 def metrics_settings(**extra: Any) -> MetricsSettings:
