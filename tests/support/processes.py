@@ -40,15 +40,19 @@ class Child:
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 20 s; safe twice."""
+    def terminate(self) -> None:
+        """Ask the child to stop (SIGTERM), without waiting."""
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 20 s; safe twice."""
+        self.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @dataclass
@@ -101,7 +105,10 @@ class Pipeline:
         return found
 
     def stop(self) -> None:
-        for child in reversed(self.children):
+        """Stop every child; they shut down in parallel."""
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
             child.stop()
 
     def __enter__(self) -> Pipeline:

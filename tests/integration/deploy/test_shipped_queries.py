@@ -61,19 +61,26 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
+def _has_data(expression: Expression, result: list[dict[str, Any]]) -> bool:
+    """A sample at all; for totals over the range (`increase`), a sample above zero."""
+    if "increase(" not in expression.expr:
+        return bool(result)
+    return any(float(row["value"][1]) > 0 for row in result)
+
+
 async def _until_all_have_data(
     client: PromClient, expressions: list[Expression], limit_secs: float
 ) -> dict[str, list[dict[str, Any]]]:
-    """Query each expression until it returns a sample; what each returned last."""
+    """Query each expression until it has data (`_has_data`); what each returned last."""
     results: dict[str, list[dict[str, Any]]] = {e.source: [] for e in expressions}
+    waiting = list(expressions)
     deadline = time.monotonic() + limit_secs
-    while True:
-        for expression in expressions:
-            if not results[expression.source]:
-                results[expression.source] = await client.query(expression.expr)
-        if all(results.values()) or time.monotonic() > deadline:
-            return results
+    while waiting and time.monotonic() < deadline:
         await asyncio.sleep(1.0)
+        for expression in waiting:
+            results[expression.source] = await client.query(expression.expr)
+        waiting = [e for e in waiting if not _has_data(e, results[e.source])]
+    return results
 
 
 async def _produce_bad_record(bootstrap: str, topic: str) -> None:
@@ -88,25 +95,26 @@ async def _produce_bad_record(bootstrap: str, topic: str) -> None:
 async def test_every_dashboard_and_rule_expression_returns_data(
     kafka_bootstrap: str, tmp_path: Path, local_prometheus: Any
 ) -> None:
-    """Each panel query and each alert's expression (comparison made `bool`) has samples."""
+    """Each panel query and each alert's expression (comparison made `bool`) has samples; the
+    totals over the dashboard's range are above zero."""
     expressions = shipped_expressions()
     config = SimulatorConfig(scenario="coding", seed=3, speed=40.0, user_turns=2)
     async with Simulator(config) as sim:
         with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
             await _start_pipeline(pipeline)
+            # Scraping before the sessions start, so that counters are seen rising.
+            server = await local_prometheus(pipeline.targets(), RULE_FILES)
+            await server.client.query_until_data('up{job="agents-metrics"} == 1')
             sessions = [await sim.create_session(scenario=s) for s in SCENARIOS]
             for session_id in sessions[:2]:
                 sim.faults.set(dict(STREAM_FAULTS), session_id=session_id)
-            server = await local_prometheus(pipeline.targets(), RULE_FILES)
-            # Bad input for the consumers' problem counters, once the streamer has made the topic.
-            await server.client.query_until_data("agents_streamer_sink_records_total")
             await _produce_bad_record(kafka_bootstrap, pipeline.env["KAFKA_EVENTS_TOPIC"])
             results = await _until_all_have_data(server.client, expressions, limit_secs=90)
             targets = {t["labels"]["job"]: t["health"] for t in await server.client.targets()}
             rules = await server.client.rules()
             logs = {child.job: child.log_tail() for child in pipeline.children}
 
-    empty = [source for source, result in results.items() if not result]
+    empty = [e.source for e in expressions if not _has_data(e, results[e.source])]
     assert [] == empty, "no data:\n" + "\n".join(empty) + f"\nlogs (tails): {logs}"
     assert {"agents-streamer": "up", "agents-approvals": "up", "agents-metrics": "up"} == targets
     assert [] == [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"]
