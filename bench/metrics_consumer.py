@@ -27,9 +27,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
-from consumers.metrics.collector import AggregatesCollector
+from consumers.metrics.collector import Exposition
 from consumers.metrics.config import MetricsSettings
 from consumers.metrics.consumer import MetricsConsumer
 from consumers.metrics.prices import PriceTable
@@ -166,18 +167,23 @@ def populated(partition: int) -> PartitionState:
 
 
 def bench_scrape(partitions: int, scrapes: int = 20) -> dict[str, float]:
-    collector = AggregatesCollector()
-    collector.add_source("", {p: populated(p).snapshot() for p in range(partitions)})
-    registry = CollectorRegistry()
-    registry.register(collector)
-    text = generate_latest(registry)
+    """CPU of one `/metrics` body as `consumers/http.py` builds it: the process registry (the
+    runner's metrics) plus the consumer's families, in the text format and in OpenMetrics."""
+    rendering = Exposition()
+    rendering.add_source("", {p: populated(p).snapshot() for p in range(partitions)})
+    text = rendering.render(False)
     series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
-    started = time.process_time()
-    for _ in range(scrapes):
-        generate_latest(registry)
-    cpu = (time.process_time() - started) / scrapes
-    return {"partitions": partitions, "series": series, "cpu_ms": cpu * 1000,
-            "bytes": len(text)}  # fmt: skip
+    result: dict[str, float] = {"partitions": partitions, "series": series}
+    for fmt, render in (
+        ("text", lambda: generate_latest(REGISTRY) + rendering.render(False)),
+        ("openmetrics", lambda: openmetrics.generate_latest(REGISTRY) + rendering.render(True)),
+    ):
+        started = time.process_time()
+        for _ in range(scrapes):
+            body = render()
+        result[f"{fmt}_cpu_ms"] = (time.process_time() - started) / scrapes * 1000
+        result[f"{fmt}_bytes"] = len(body)
+    return result
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -10,14 +10,22 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 from streamer.resource import AsyncResource
 
+# Families rendered outside prometheus_client's registry (for many series, faster than its
+# generic rendering): each is called with `openmetrics` and returns exposition text that follows
+# the registry's (OpenMetrics without `# EOF`). The metrics consumer adds one.
+RENDERERS: list[Callable[[bool], bytes]] = []
+_EOF = b"# EOF\n"
+
 
 async def _metrics(request: web.Request) -> web.Response:
     # OpenMetrics when the scraper asks for it (Prometheus does), the classic text format else.
     if "application/openmetrics-text" in request.headers.get("Accept", ""):
-        body = openmetrics.generate_latest(REGISTRY)  # type: ignore[no-untyped-call]
+        body = openmetrics.generate_latest(REGISTRY).removesuffix(_EOF)  # type: ignore[no-untyped-call]
+        body += b"".join(render(True) for render in RENDERERS) + _EOF
         content_type = openmetrics.CONTENT_TYPE_LATEST
     else:
-        body, content_type = generate_latest(), CONTENT_TYPE_LATEST
+        body = generate_latest() + b"".join(render(False) for render in RENDERERS)
+        content_type = CONTENT_TYPE_LATEST
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -1,12 +1,13 @@
 """`streamer demo`: local Kafka + the simulator (or the real API) + the streamer + the approval
-bot, shown live.
+bot and the metrics consumer, shown live.
 
 Starts what is missing — a local broker via `deploy/kafka/kafka-local` unless
 `KAFKA_BOOTSTRAP_SERVERS` is set, the simulator in-process unless `ANTHROPIC_API_KEY` is set —
 runs the streamer on a few dozen sessions and the approval bot (`streamer consume approvals`, a
 separate process, with `deploy/policies/example.toml`) and prints, every second, the sessions
 followed, the events per second reaching Kafka (read back `read_committed`), the bot's decisions
-(from `agents.approvals`) and a tail of recent events. Ctrl-C stops everything it started.
+(from `agents.approvals`) and a tail of recent events; `streamer consume metrics` serves the
+fleet's metrics on the `/metrics` address it prints. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ async def _demo(args: argparse.Namespace) -> int:
         base_url = await stack.enter_async_context(_api(args))
         service = await stack.enter_async_context(_service(base_url, bootstrap, args))
         bot_url = stack.enter_context(_approval_bot(base_url, bootstrap, args))
-        await _show(service, bootstrap, bot_url, stop)
+        metrics_url = stack.enter_context(_metrics_consumer(bootstrap, args))
+        await _show(service, bootstrap, bot_url, stop, metrics_url)
     print("demo: stopped everything it started")  # noqa: T201
     return 0
 
@@ -157,6 +159,28 @@ def _approval_bot(base_url: str, bootstrap: str, args: argparse.Namespace) -> An
             bot.wait()
 
 
+@contextlib.contextmanager
+def _metrics_consumer(bootstrap: str, args: argparse.Namespace) -> Any:
+    """`streamer consume metrics` as a child process; prints where its `/metrics` is."""
+    port = _free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    command = [sys.executable, "-m", "streamer", "consume", "metrics", "--http-port", str(port),
+               "--log-level", "warning"]  # fmt: skip
+    with (args.data_dir / "metrics.log").open("ab") as log:
+        child = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: S603
+    url = f"http://127.0.0.1:{port}/metrics"
+    print(f"demo: metrics consumer at {url}")  # noqa: T201
+    try:
+        yield url
+    finally:
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def _free_port() -> int:
     import socket  # noqa: PLC0415
 
@@ -165,7 +189,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _show(service: Any, bootstrap: str, bot_url: str, stop: asyncio.Event) -> None:
+async def _show(
+    service: Any, bootstrap: str, bot_url: str, stop: asyncio.Event, metrics_url: str = ""
+) -> None:
     from aiokafka import AIOKafkaConsumer  # noqa: PLC0415
 
     kafka = service.sink.kafka
@@ -178,15 +204,41 @@ async def _show(service: Any, bootstrap: str, bot_url: str, stop: asyncio.Event)
     )
     await consumer.start()
     view = _View(bot_url)
+    view.metrics_url = metrics_url
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=1000)
             for messages in batches.values():
                 for message in messages:
                     view.add(message, is_audit=message.topic == kafka.approvals_topic)
+            if metrics_url:
+                view.tokens = await _tokens_so_far(metrics_url, view.tokens)
             view.render(len(service.supervisor.followed))
     finally:
         await consumer.stop()
+
+
+async def _tokens_so_far(metrics_url: str, last: int) -> int:
+    """The fleet's tokens as the metrics consumer counts them (`last` while it cannot say)."""
+    import aiohttp  # noqa: PLC0415
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    try:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.get(metrics_url, timeout=aiohttp.ClientTimeout(total=2)) as response,
+        ):
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return last
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "agents_model_tokens_total"
+        )
+    )
 
 
 class _View:
@@ -199,6 +251,8 @@ class _View:
         self.outcomes: dict[str, int] = {}
         self.window: deque[tuple[float, int]] = deque(maxlen=5)
         self.total = 0
+        self.metrics_url = ""
+        self.tokens = 0
 
     def add(self, message: Any, *, is_audit: bool) -> None:
         if not is_audit:
@@ -221,6 +275,11 @@ class _View:
             f"approval bot decisions: {counts}",
             *(f"  {line}" for line in self.decisions),
             f"  escalations: streamer approvals --url {self.bot_url} list",
+            *(
+                [f"fleet metrics: {self.metrics_url}  tokens counted: {self.tokens:,}"]
+                if self.metrics_url
+                else []
+            ),
             "recent events (read_committed):",
             *(f"  {line}" for line in self.tail),
             "Ctrl-C to stop",

@@ -21,3 +21,6 @@ class MetricsSettings(BaseSettings):
     # Also consume the approval bot's audit records (agents_approval_decisions_total).
     approvals: bool = True
     read_timeout_secs: float = 30.0
+    # A session without any event for this long (by the records' timestamps) is forgotten: the
+    # API announces no archive, and a session idle for ever would stay in the state for ever.
+    session_expiry_secs: float = 30 * 86400.0

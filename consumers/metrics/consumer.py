@@ -17,7 +17,7 @@ import structlog
 from consumers.base import ConsumerContext, EventRecord
 from consumers.errors import BadRecordError
 from consumers.metrics.audit import ApprovalAuditMetrics
-from consumers.metrics.collector import collector
+from consumers.metrics.collector import exposition
 from consumers.metrics.config import MetricsSettings
 from consumers.metrics.fold import EventFold
 from consumers.metrics.partitions import PartitionedAggregates
@@ -35,7 +35,7 @@ class MetricsConsumer(PartitionedAggregates):
     def __init__(self, settings: MetricsSettings | None = None) -> None:
         super().__init__(settings)
         self.prices = PriceTable.load(self.settings.price_file)
-        self._fold = EventFold(self.prices, self.problems)
+        self._fold = EventFold(self.prices, self.problems, self.settings.session_expiry_secs)
         self.audit: ApprovalAuditMetrics | None = None
         self._audit_runner: Any = None
         self._audit_task: asyncio.Task[None] | None = None
@@ -80,7 +80,7 @@ class MetricsConsumer(PartitionedAggregates):
     async def start(self, ctx: ConsumerContext) -> None:
         """The state store, the exporter, and the audit topic's runner."""
         await super().start(ctx)
-        collector().add_source("", self.exported)
+        exposition().add_source("", self.exported)
         if self.settings.approvals:
             await self._start_audit(ctx)
         log.info("metrics_started", group_id=ctx.group_id, approvals=self.settings.approvals,
@@ -94,7 +94,7 @@ class MetricsConsumer(PartitionedAggregates):
         runner = Runner(self.audit, kafka=kafka, group_id=f"{ctx.group_id}.approvals")
         await runner.start()
         self._audit_runner = runner
-        collector().add_source("approvals-", self.audit.exported)
+        exposition().add_source("approvals-", self.audit.exported)
         self._audit_task = asyncio.create_task(runner.run(), name="metrics-approvals")
 
     async def stop(self) -> None:
@@ -108,6 +108,6 @@ class MetricsConsumer(PartitionedAggregates):
                     await task
             await runner.stop()
         if self.audit is not None:
-            collector().remove_source(self.audit.exported)
-        collector().remove_source(self.exported)
+            exposition().remove_source(self.audit.exported)
+        exposition().remove_source(self.exported)
         await super().stop()

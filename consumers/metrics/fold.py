@@ -35,6 +35,7 @@ REQUEST_SECONDS = "agents_model_request_duration_seconds"
 TURN_SECONDS = "agents_turn_duration_seconds"
 WAIT_SECONDS = "agents_approval_wait_seconds"
 MODEL_HEADER = "ce_agentmodel"
+SWEEP_EVERY_SECS = 3600  # how often (in record time) sessions gone quiet are forgotten
 _ENDED = frozenset({"session.status_terminated", "session.deleted"})
 _TOOL_USES = frozenset({"agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use"})
 # result type -> the field naming its tool use
@@ -64,9 +65,12 @@ def event_time(data: dict[str, Any]) -> float | None:
 class EventFold:
     """Applies one event record to the state of its partition."""
 
-    def __init__(self, prices: PriceTable, problems: Problems) -> None:
+    def __init__(
+        self, prices: PriceTable, problems: Problems, session_expiry_secs: float = 30 * 86400
+    ) -> None:
         self.prices = prices
         self.problems = problems
+        self.session_expiry_secs = session_expiry_secs
         self._handlers: dict[str, Handler] = {
             "session.status_running": self._running,
             "session.status_idle": self._idle,
@@ -96,6 +100,12 @@ class EventFold:
         session = state.sessions.get(record.session_id)
         if session is None:
             session = state.sessions[record.session_id] = self._new_session(state, record)
+        moment = record.timestamp_ms / 1000
+        session.last_seen = moment
+        if moment > state.clock:
+            state.clock = moment
+            if moment - state.swept_at > SWEEP_EVERY_SECS:
+                state.expire(self.session_expiry_secs)
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(state, session, record)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 import structlog
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from consumers.base import Consumer, ConsumerContext, EventRecord
 from consumers.errors import ConsumerError
@@ -27,6 +27,8 @@ from consumers.metrics.state import PartitionState, Snapshot
 from consumers.metrics.store import StateStore
 
 log = structlog.get_logger(__name__)
+
+CLAIM_ATTEMPTS = 3
 
 
 class PartitionedAggregates(Consumer):
@@ -86,7 +88,7 @@ class PartitionedAggregates(Consumer):
         found: dict[int, int] = {}
         for partition in sorted(partitions):
             async with self._locks[partition]:
-                state = self._load(partition, await self.store.claim(partition))
+                state = self._load(partition, await self._claim(partition))
                 self.states[partition] = state
                 self.exported[partition] = state.snapshot()
                 self._dirty.discard(partition)
@@ -94,6 +96,20 @@ class PartitionedAggregates(Consumer):
                 found[partition] = state.next_offset
         log.info("metrics_state_loaded", consumer=self.name, positions=found)
         return found
+
+    async def _claim(self, partition: int) -> bytes | None:
+        """The store's claim, retried a few times on broker trouble (the runner cannot ask again
+        until the next rebalance: a partition that fails here is not counted until then)."""
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            try:
+                return await self.store.claim(partition)
+            except (KafkaError, TimeoutError) as exc:
+                log.error("metrics_state_claim_failed", consumer=self.name, partition=partition,  # noqa: TRY400
+                          attempt=attempt, error=repr(exc))  # fmt: skip
+                if attempt == CLAIM_ATTEMPTS:
+                    raise
+                await asyncio.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def _load(self, partition: int, value: bytes | None) -> PartitionState:
         if value is None:

@@ -78,17 +78,20 @@ class Session:
     cost_covered: float = 0.0  # USD counted for this session so far (estimates + list_cost)
     list_cost: int = -1  # the last snapshot's list_cost (minor units); -1: none seen yet
     snapshot_tokens: int = 0  # the last snapshot's token sum (to see one go backwards)
+    last_seen: float = 0.0  # Kafka timestamp (s) of the session's latest record
 
     def to_json(self) -> list[Any]:
         """Compact form for the state record."""
         return [self.model, self.status, self.running_since, self.spans, self.tools,
-                self.pending, self.cost_covered, self.list_cost, self.snapshot_tokens]  # fmt: skip
+                self.pending, self.cost_covered, self.list_cost, self.snapshot_tokens,
+                self.last_seen]  # fmt: skip
 
     @classmethod
     def from_json(cls, row: list[Any]) -> Session:
         """The inverse of `to_json`."""
         return cls(str(row[0]), str(row[1]), row[2], dict(row[3]), dict(row[4]), dict(row[5]),
-                   float(row[6]), int(row[7]), int(row[8]))  # fmt: skip
+                   float(row[6]), int(row[7]), int(row[8]),
+                   float(row[9]) if len(row) > 9 else 0.0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,8 @@ class Snapshot:
 class PartitionState:
     """Everything counted from one input partition up to `next_offset`."""
 
-    __slots__ = ("counters", "histograms", "mcp_servers", "next_offset", "recent", "sessions")
+    __slots__ = ("clock", "counters", "histograms", "mcp_servers", "next_offset", "recent",
+                 "sessions", "swept_at")  # fmt: skip
 
     def __init__(self, next_offset: int | None = None) -> None:
         self.next_offset = next_offset  # None: nothing handled, start at the topic's beginning
@@ -114,6 +118,17 @@ class PartitionState:
         self.sessions: dict[str, Session] = {}
         self.mcp_servers: set[str] = set()  # the `mcp__<server>` values admitted so far
         self.recent: dict[str, float] = {}  # audit records counted lately: key -> time
+        self.clock = 0.0  # the greatest record timestamp (s) seen: the partition's "now"
+        self.swept_at = 0.0  # when sessions were last expired (on `clock`)
+
+    def expire(self, max_quiet_secs: float) -> int:
+        """Forget sessions without a record for `max_quiet_secs` (by `clock`); how many."""
+        horizon = self.clock - max_quiet_secs
+        gone = [sid for sid, session in self.sessions.items() if session.last_seen < horizon]
+        for sid in gone:
+            del self.sessions[sid]
+        self.swept_at = self.clock
+        return len(gone)
 
     def inc(self, name: str, key: tuple[str, ...], amount: float = 1) -> None:
         """Add `amount` to the counter `name{key}`."""
@@ -152,6 +167,7 @@ class PartitionState:
                 "sessions": {sid: s.to_json() for sid, s in self.sessions.items()},
                 "mcp_servers": sorted(self.mcp_servers),
                 "recent": self.recent,
+                "clock": [self.clock, self.swept_at],
             }
         )
 
@@ -172,4 +188,5 @@ class PartitionState:
         state.sessions = {sid: Session.from_json(row) for sid, row in data["sessions"].items()}
         state.mcp_servers = set(data.get("mcp_servers", ()))
         state.recent = {str(k): float(v) for k, v in data.get("recent", {}).items()}
+        state.clock, state.swept_at = (float(x) for x in data.get("clock", (0.0, 0.0)))
         return state

@@ -28,6 +28,15 @@ def test_demo_shows_events_and_bot_decisions_then_stops_its_processes(
     bots_left = subprocess.run(
         ["pgrep", "-f", "streamer consume approvals"], capture_output=True, check=False
     )
+    metrics_at = re.search(
+        r"demo: metrics consumer at http://127\.0\.0\.1:(\d+)/metrics", result.stdout
+    )
+    port = metrics_at.group(1) if metrics_at else "none"
+    metrics_left = subprocess.run(
+        ["pgrep", "-f", f"streamer consume metrics --http-port {port} "],
+        capture_output=True,
+        check=False,
+    )
 
     assert 0 == result.returncode, result.stderr[-2000:]
     assert "sessions: 10" in result.stdout
@@ -36,3 +45,6 @@ def test_demo_shows_events_and_bot_decisions_then_stops_its_processes(
     assert re.search(r"approval bot decisions: .*(answered|escalated) \d+", result.stdout)
     assert result.stdout.rstrip().endswith("demo: stopped everything it started")
     assert 1 == bots_left.returncode  # pgrep: no such process
+    assert metrics_at
+    assert re.search(r"tokens counted: [1-9]", result.stdout)  # the metrics consumer counts
+    assert 1 == metrics_left.returncode  # this demo's metrics consumer is gone

@@ -47,6 +47,18 @@ async def test_publishes_every_persisted_event_once_in_order(
     assert _truth(simulator, session_id) == published
 
 
+async def test_events_name_the_agent_and_its_model(simulator: Simulator, client: ApiClient) -> None:
+    """Followed by id, the session is read once: every event carries its agent id and model."""
+    sink = InMemorySink()
+    session_id = await simulator.create_session()
+    async with following(client, sink, session_id):
+        await _matches_truth(simulator, sink, session_id)
+    agent = simulator.session(session_id).agent
+    assert {(agent["id"], agent["model"]["id"])} == {
+        (e.agent_id, e.agent_model) for e in sink.events
+    }
+
+
 async def test_history_before_the_follower_started_is_published(
     simulator: Simulator, client: ApiClient
 ) -> None:

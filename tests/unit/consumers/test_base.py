@@ -51,3 +51,17 @@ def test_the_contributor_guide_example_runs() -> None:
     """The runnable example in Consumer's docstring passes as a doctest."""
     failures, tried = doctest.testmod(base, raise_on_error=False)
     assert (0, True) == (failures, tried > 0)
+
+
+def test_parse_record_hook_parses_events_by_default() -> None:
+    """`Consumer.parse_record` (what the runner calls) is `EventRecord.parse` unless overridden."""
+
+    class Plain(base.Consumer):
+        name = "plain"
+
+        async def handle(self, record: EventRecord) -> None:
+            del record
+
+    fields = {"topic": "t", "partition": 1, "offset": 2, "key": b"sesn_1",
+              "value": b'{"id":"sevt_1","type":"agent.message"}', "headers": {}}  # fmt: skip
+    assert EventRecord.parse(**fields) == Plain().parse_record(**fields)  # type: ignore[arg-type]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics import exposition as openmetrics
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
+import shutil
+import subprocess
 
-from consumers.metrics.collector import AggregatesCollector
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.parser import text_string_to_metric_families as text_families
+
+from consumers.metrics.collector import Exposition
 from consumers.metrics.state import PartitionState, Session, Snapshot
 
 ISSUE_NAMES = {
@@ -40,13 +42,10 @@ def populated() -> PartitionState:
 
 
 def exposition(exported: dict[int, Snapshot], *, open_metrics: bool = False) -> str:
-    collector = AggregatesCollector()
-    collector.add_source("", exported)
-    registry = CollectorRegistry()
-    registry.register(collector)
-    if open_metrics:
-        return openmetrics.generate_latest(registry).decode()  # type: ignore[no-untyped-call]
-    return generate_latest(registry).decode()
+    rendering = Exposition()
+    rendering.add_source("", exported)
+    text = rendering.render(open_metrics).decode()
+    return text + "# EOF\n" if open_metrics else text
 
 
 def sample_names(text: str) -> set[str]:
@@ -81,3 +80,44 @@ def test_oldest_pending_is_an_age_in_seconds() -> None:
     text = exposition({0: populated().snapshot()})
     [line] = [x for x in text.splitlines() if x.startswith("agents_approval_oldest_pending")]
     assert float(line.rsplit(" ", 1)[1]) > 1_000_000  # the tool use is from 1970
+
+
+def samples(families: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(x.name, tuple(sorted(x.labels.items()))): x.value
+            for f in families for x in f.samples}  # type: ignore[attr-defined]  # fmt: skip
+
+
+def test_text_format_and_openmetrics_hold_the_same_samples() -> None:
+    """Both formats parse (OpenMetrics strictly) to the same series and values."""
+    exported = {0: populated().snapshot(), 5: populated().snapshot()}
+    plain = samples(text_families(exposition(exported)))
+    strict = samples(text_string_to_metric_families(exposition(exported, open_metrics=True)))
+    drop_age = "agents_approval_oldest_pending_seconds"  # a clock reading: differs by microseconds
+    assert {k: v for k, v in plain.items() if k[0] != drop_age} == {
+        k: v for k, v in strict.items() if k[0] != drop_age
+    }
+
+
+def test_promtool_accepts_the_exposition() -> None:
+    """`promtool check metrics` (Prometheus' own linter) finds nothing wrong with the text."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: run `make system-deps`"
+    text = exposition({0: populated().snapshot()})
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert (0, "") == (checked.returncode, checked.stdout + checked.stderr)
+
+
+def test_events_and_approvals_partitions_are_distinct_series() -> None:
+    """The approvals topic's partitions are labelled approvals-<n>, so partition 0 of each topic
+    never collides; they export counters only (no session gauges of their own)."""
+    rendering = Exposition()
+    rendering.add_source("", {0: populated().snapshot()})
+    audit = PartitionState(next_offset=3)
+    audit.inc("agents_approval_decisions", ("allow", "person"))
+    rendering.add_source("approvals-", {0: audit.snapshot()})
+    parsed = samples(text_families(rendering.render().decode()))
+    decisions = sorted(dict(k[1])["partition"] for k in parsed
+                       if k[0] == "agents_approval_decisions_total")  # fmt: skip
+    gauges = sorted(dict(k[1])["partition"] for k in parsed if k[0] == "agents_approvals_pending")
+    assert (["0", "approvals-0"], ["0"]) == (decisions, gauges)

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from consumers.base import EventRecord
 from consumers.metrics.fold import EventFold
@@ -27,6 +28,7 @@ class Feed:
         self.model = model
         self.offset = 0
         self.second = 0
+        self.timestamp_ms = 0
 
     def __call__(self, event_type: str, session: str = "sesn_1", **fields: Any) -> str:
         self.offset += 1
@@ -37,7 +39,7 @@ class Feed:
         headers = {"ce_agentmodel": self.model.encode()} if self.model else {}
         record = EventRecord.parse(topic="t", partition=0, offset=self.offset,
                                    key=session.encode(), value=orjson.dumps(data),
-                                   headers=headers)  # fmt: skip
+                                   headers=headers, timestamp_ms=self.timestamp_ms)  # fmt: skip
         self.fold.apply(self.state, record)
         return event_id
 
@@ -225,3 +227,36 @@ def test_mcp_servers_are_capped() -> None:
         uses[("other", "allow")],
         feed.problems(),
     )
+
+
+def test_a_problem_is_logged_once_however_often_it_recurs() -> None:
+    """Three unknown event types: counted three times, logged once."""
+    feed = Feed()
+    with capture_logs() as logs:
+        for _ in range(3):
+            feed("agent.brand_new")
+    lines = [entry for entry in logs if entry["event"] == "metrics_bad_input"]
+    assert (3, 1, "event_type_unknown") == (
+        feed.problems()[("event_type_unknown",)], len(lines), lines[0]["problem"]
+    )  # fmt: skip
+
+
+def test_interrupted_turn_clears_pending_approvals() -> None:
+    """An idle that is not requires_action (an interrupt's end_turn) leaves nothing pending."""
+    feed = Feed()
+    use = feed("agent.tool_use", name="bash", evaluated_permission="ask", input={})
+    feed("session.status_idle", stop_reason={"type": "requires_action", "event_ids": [use]})
+    waiting = feed.state.snapshot().pending
+    feed("session.status_idle", stop_reason={"type": "end_turn"})
+    assert (1, 0) == (waiting, feed.state.snapshot().pending)
+
+
+def test_sessions_quiet_for_longer_than_the_expiry_are_forgotten() -> None:
+    """A session without a record for the expiry (by record time) leaves the state."""
+    feed = Feed()
+    feed.fold.session_expiry_secs = 100
+    feed.timestamp_ms = 1_000_000
+    feed("session.status_idle", session="sesn_old", stop_reason={"type": "end_turn"})
+    feed.timestamp_ms = 1_000_000 + 5_000_000  # 5000 s later: past the expiry and a sweep
+    feed("session.status_running", session="sesn_new")
+    assert ["sesn_new"] == list(feed.state.sessions)

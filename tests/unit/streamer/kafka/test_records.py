@@ -51,6 +51,13 @@ def test_event_record_omits_absent_routing_headers() -> None:
     assert [] == [n for n in names if n in ("ce_threadid", "ce_agentid")]
 
 
+def test_event_record_names_the_agent_model() -> None:
+    """The session's agent model travels as the `ce_agentmodel` extension (for the metrics)."""
+    record = _format().event_record(_event(agent_model="claude-sonnet-4-6"))
+
+    assert b"claude-sonnet-4-6" == dict(record.headers)["ce_agentmodel"]
+
+
 def test_dead_letter_keeps_the_event_when_it_fits() -> None:
     """A dead letter that fits its topic carries the event itself and the reason headers."""
     record = _format().dead_letter(_event(), "message_too_large", 10_000)
@@ -107,8 +114,9 @@ def test_malformed_checkpoint_is_rejected(value: bytes) -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"thread_id": "sthr_1"}, {"agent_id": "agent_1"}, {"thread_id": "t", "agent_id": "a"}],
-)
+    [{}, {"thread_id": "sthr_1"}, {"agent_id": "agent_1"}, {"thread_id": "t", "agent_id": "a"},
+     {"agent_id": "a", "agent_model": "claude-sonnet-4-6"}],
+)  # fmt: skip
 def test_event_size_equals_the_built_record_size(extra: dict[str, str]) -> None:
     """The size computed without building the record equals the built record's size."""
     record_format = _format()
