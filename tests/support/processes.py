@@ -97,6 +97,15 @@ class Pipeline:
                         raise AssertionError(f"{child.job} is not serving:\n{child.log_tail()}")
                     await asyncio.sleep(0.2)
 
+    async def expositions(self) -> dict[str, bytes]:
+        """Job name -> the `/metrics` body of each child (the last child of a job wins)."""
+        bodies = {}
+        async with aiohttp.ClientSession() as http:
+            for child in self.children:
+                async with http.get(f"http://{child.address}/metrics") as response:
+                    bodies[child.job] = await response.read()
+        return bodies
+
     def targets(self) -> dict[str, list[str]]:
         """Job name -> addresses, for `LocalPrometheus`."""
         found: dict[str, list[str]] = {}

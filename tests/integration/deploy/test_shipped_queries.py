@@ -12,6 +12,7 @@ alert added later is covered without touching this test.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.processes import Pipeline
-from tests.support.prometheus import PromClient, local_prometheus
+from tests.support.prometheus import PromClient, local_prometheus, system_tool
 from tests.support.promql import ROOT, RULE_FILES, Expression, shipped_expressions
 
 __all__ = ["local_prometheus"]  # the fixture
@@ -83,6 +84,13 @@ async def _until_all_have_data(
     return results
 
 
+def _lint(exposition: bytes) -> str:
+    """What `promtool check metrics` finds wrong with a `/metrics` body ("" when nothing)."""
+    command = [system_tool("promtool"), "check", "metrics"]
+    result = subprocess.run(command, input=exposition, capture_output=True, check=False, timeout=60)
+    return (result.stdout + result.stderr).decode(errors="replace").strip()
+
+
 async def _produce_bad_record(bootstrap: str, topic: str) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -96,7 +104,7 @@ async def test_every_dashboard_and_rule_expression_returns_data(
     kafka_bootstrap: str, tmp_path: Path, local_prometheus: Any
 ) -> None:
     """Each panel query and each alert's expression (comparison made `bool`) has samples; the
-    totals over the dashboard's range are above zero."""
+    totals over the dashboard's range are above zero; every `/metrics` passes promtool's lint."""
     expressions = shipped_expressions()
     config = SimulatorConfig(scenario="coding", seed=3, speed=40.0, user_turns=2)
     async with Simulator(config) as sim:
@@ -113,9 +121,12 @@ async def test_every_dashboard_and_rule_expression_returns_data(
             targets = {t["labels"]["job"]: t["health"] for t in await server.client.targets()}
             rules = await server.client.rules()
             logs = {child.job: child.log_tail() for child in pipeline.children}
+            expositions = await pipeline.expositions()
 
     empty = [e.source for e in expressions if not _has_data(e, results[e.source])]
     assert [] == empty, "no data:\n" + "\n".join(empty) + f"\nlogs (tails): {logs}"
     assert {"agents-streamer": "up", "agents-approvals": "up", "agents-metrics": "up"} == targets
     assert [] == [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"]
+    lint = {job: _lint(body) for job, body in expositions.items()}
+    assert dict.fromkeys(targets, "") == lint
     assert len([e for e in expressions if e.source.startswith("agents.yml")]) == len(rules)
