@@ -30,6 +30,8 @@ OUT_DIR = HERE / "dashboards"
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # `rate()` windows: Grafana's own choice (at least four scrape intervals), `$__range` for totals.
 RATE = "$__rate_interval"
+# Every scrape job but the streamer's is a `streamer consume` process (`agents-<consumer>`).
+CONSUMER_JOBS = '{job=~"agents-.+", job!="agents-streamer"}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +247,7 @@ def consumers_row() -> list[Any]:
     """Every consumer's health: up, throughput, lag, handler time; the approval bot's answers."""
     return [
         series("Consumers up", "Scrape health of every consume process.", "short",
-               [Query('sum by (job) (up{job=~"agents-(approvals|metrics)"})', "{{job}}")]),
+               [Query(f"sum by (job) (up{CONSUMER_JOBS})", "{{job}}")]),
         series("Consumer lag (records)", "Records behind the high watermark, per consumer.",
                "short", [Query("max by (consumer) (agents_consumer_lag_records)",
                                "{{consumer}}")]),
