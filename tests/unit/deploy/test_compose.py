@@ -40,22 +40,29 @@ def test_every_bind_mounted_file_exists() -> None:
 
 
 def test_prometheus_scrapes_each_service_on_the_port_it_serves() -> None:
-    """Every scrape target of prometheus.yml is `service:port` with that service's --http-port."""
+    """Every scrape target of prometheus.yml is `service:port` with that service's --http-port;
+    the streamer, the approval bot and the metrics consumer are scraped under their job names."""
     services = _compose()["services"]
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets = {
-        job["job_name"]: target
+        target: job["job_name"]
         for job in config["scrape_configs"]
         for static in job["static_configs"]
         for target in static["targets"]
     }
 
-    def served(name: str) -> str:
-        command = services[name]["command"]
-        return f"{name}:{command[command.index('--http-port') + 1]}"
+    def served(target: str) -> str:
+        name = target.partition(":")[0]
+        command = services.get(name, {}).get("command", [])
+        return (
+            f"{name}:{command[command.index('--http-port') + 1]}"
+            if "--http-port" in command
+            else ""
+        )
 
-    assert {"agents-streamer": served("streamer"), "agents-approvals": served("approvals"),
-            "agents-metrics": served("metrics")} == targets  # fmt: skip
+    assert {target: target for target in targets} == {target: served(target) for target in targets}
+    assert {"agents-streamer", "agents-approvals", "agents-metrics"} <= set(targets.values())
+    assert all(job.startswith("agents-") for job in targets.values())
 
 
 def test_the_metrics_consumer_runs_in_compose() -> None:
