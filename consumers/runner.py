@@ -300,15 +300,17 @@ class Runner(AsyncResource):
             return
         self._generation += 1
         stored = await self.consumer.positions({tp.partition for tp in partitions})
+        fresh = [tp for tp in partitions if stored.get(tp.partition) is None]
+        # A plain seek to the beginning's offset, not `seek_to_beginning`: that one resets lazily,
+        # and a fetch already under way was then handed over before the reset and again after.
+        beginnings = await client.beginning_offsets(fresh) if fresh else {}
         for tp in partitions:
             self._processed.pop(tp, None)
             position = stored.get(tp.partition)
             if position is None:
-                await client.seek_to_beginning(tp)
-                self._positions.pop(tp, None)
-            else:
-                client.seek(tp, position)
-                self._positions[tp] = position
+                position = int(beginnings[tp])
+            client.seek(tp, position)
+            self._positions[tp] = position
         log.info(
             "partitions_rewound",
             consumer=self.name,

@@ -135,31 +135,47 @@ def _service(sim: Simulator, kafka: KafkaSettings) -> Service:
     return Service(settings, kafka=kafka, sink_settings=sink)
 
 
+async def _owned(replica: Replica) -> int:
+    """How many events-topic partitions the replica exports (after it loaded their state)."""
+    return len(partition_values(await replica.samples(), "agents_sessions"))
+
+
+async def _until_owned(replicas: list[Replica], counts: list[int]) -> list[int]:
+    for _ in range(600):
+        owned = sorted([await _owned(r) for r in replicas])
+        if owned == counts:
+            return owned
+        await asyncio.sleep(0.1)
+    return owned
+
+
 async def test_tokens_equal_truth_after_kill_9_mid_run(
     sim: Simulator, kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     """kill -9 of the consumer while sessions run, a restart: tokens by type equal the truth."""
-    session_ids = [await sim.create_session() for _ in range(6)]
     group, state = unique_name("metrics"), unique_name("metrics-state")
     log = tmp_path / "metrics.log"
-    async with _service(sim, kafka):
-        first = await Replica(kafka, group, state, log).start()
-        try:
+    first = await Replica(kafka, group, state, log).start()
+    try:
+        await _until_owned([first], [4])  # in the group before the sessions start
+        session_ids = [await sim.create_session() for _ in range(6)]
+        async with _service(sim, kafka):
             for _ in range(300):  # until the first replica exports some tokens
                 if sum((await _tokens([first])).values()):
                     break
                 await asyncio.sleep(0.1)
             mid_run = not all(sim.session(s).autopilot_done for s in session_ids)
-        finally:
             await first.kill()
-        second = await Replica(kafka, group, state, log).start()
-        try:
-            truth = await _settled_truth(sim, session_ids)
-            got = await _until_equal([second], truth)
-            models = {dict(labels).get("model") for (name, labels) in await second.samples()
-                      if name == "agents_model_tokens_total"}  # fmt: skip
-        finally:
-            code = await second.kill(signal.SIGTERM)
+            second = await Replica(kafka, group, state, log).start()
+            try:
+                truth = await _settled_truth(sim, session_ids)
+                got = await _until_equal([second], truth)
+                models = {dict(labels).get("model") for (name, labels) in await second.samples()
+                          if name == "agents_model_tokens_total"}  # fmt: skip
+            finally:
+                code = await second.kill(signal.SIGTERM)
+    finally:
+        await first.kill()
     assert (truth, True, {"claude-sonnet-4-6"}, 0) == (got, mid_run, models, code), log.read_text()[
         -3000:
     ]
@@ -170,7 +186,6 @@ async def test_two_replicas_sum_to_truth_and_partitions_move_with_their_totals(
 ) -> None:
     """Two replicas split the partitions (their sum is the truth); one is killed -9 and the
     other takes its partitions over, each partition's totals never going backwards."""
-    session_ids = [await sim.create_session() for _ in range(6)]
     group, state = unique_name("metrics"), unique_name("metrics-state")
     log = tmp_path / "metrics.log"
     seen: dict[str, float] = {}  # highest token total seen per partition, on any replica
@@ -184,24 +199,26 @@ async def test_two_replicas_sum_to_truth_and_partitions_move_with_their_totals(
                     backwards.append(f"{partition}: {seen[partition]} -> {value}")
                 seen[partition] = max(seen.get(partition, 0), value)
 
-    async with _service(sim, kafka):
-        replicas = [await Replica(kafka, group, state, log).start() for _ in range(2)]
-        try:
+    replicas = [await Replica(kafka, group, state, log).start() for _ in range(2)]
+    try:
+        owned = await _until_owned(replicas, [2, 2])
+        session_ids = [await sim.create_session() for _ in range(6)]
+        async with _service(sim, kafka):
             truth = await _settled_truth(sim, session_ids)
             both = await _until_equal(replicas, truth)
-            owned = [len(partition_values(await r.samples(), "agents_sessions")) for r in replicas]
             await watch(replicas)
             await replicas[0].kill()
             for _ in range(300):
                 await watch(replicas[1:])
-                if len(partition_values(await replicas[1].samples(), "agents_sessions")) == 4:
+                if await _owned(replicas[1]) == 4:
                     break
                 await asyncio.sleep(0.2)
             alone = await _until_equal(replicas[1:], truth)
             await watch(replicas[1:])
-        finally:
             code = await replicas[1].kill(signal.SIGTERM)
-            await replicas[0].kill()
-    assert (truth, truth, [2, 2], [], 0) == (both, alone, sorted(owned), backwards, code), (
-        log.read_text()[-3000:]
-    )
+    finally:
+        for replica in replicas:
+            await replica.kill()
+    assert (truth, truth, [2, 2], [], 0) == (both, alone, owned, backwards, code), log.read_text()[
+        -3000:
+    ]
