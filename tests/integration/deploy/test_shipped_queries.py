@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamer.simulator import Simulator, SimulatorConfig
+from streamer.simulator.engine.lifecycle_events import terminate
 from tests.support.processes import Pipeline
 from tests.support.prometheus import PromClient, local_prometheus, system_tool
 from tests.support.promql import ROOT, RULE_FILES, Expression, shipped_expressions
@@ -33,7 +34,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 POLICY = ROOT / "deploy" / "policies" / "example.toml"
 # Coding sessions gate tool uses (the bot allows, denies or escalates them); chaos sessions fail
 # model requests and tools, call MCP and custom tools; mixed ones run outcome evaluations. One
-# record on the events topic is not an event at all (the consumers count it as bad input).
+# record on the events topic is not an event at all (the consumers count it as bad input); the
+# mixed session is terminated.
 SCENARIOS = ("coding", "coding", "coding", "chaos", "chaos", "chaos", "mixed")
 # On the first two sessions' streams: bad frames (errors), duplicates (skipped), then a cut (a
 # reconnect). The sessions are created once the streamer follows, so their events arrive live.
@@ -117,6 +119,9 @@ async def test_every_dashboard_and_rule_expression_returns_data(
             for session_id in sessions[:2]:
                 sim.faults.set(dict(STREAM_FAULTS), session_id=session_id)
             await _produce_bad_record(kafka_bootstrap, pipeline.env["KAFKA_EVENTS_TOPIC"])
+            # One session ends for sure (chaos ones only may, by a terminal error).
+            await asyncio.sleep(1.0)
+            await terminate(sim.session(sessions[-1]), sim.core.registry)
             results = await _until_all_have_data(server.client, expressions, limit_secs=90)
             targets = {t["labels"]["job"]: t["health"] for t in await server.client.targets()}
             rules = await server.client.rules()
