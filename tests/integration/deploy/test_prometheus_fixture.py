@@ -11,9 +11,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from tests.support.prometheus import LocalPrometheus, PromClient, PromQueryError, local_prometheus
-
-__all__ = ["local_prometheus"]  # the fixture
+from tests.support.prometheus import LocalPrometheus, PromClient, PromQueryError
 
 
 @pytest.fixture

@@ -24,10 +24,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from streamer.simulator import Simulator, SimulatorConfig
 from streamer.simulator.engine.lifecycle_events import terminate
 from tests.support.processes import Pipeline
-from tests.support.prometheus import PromClient, local_prometheus, system_tool
+from tests.support.prometheus import PromClient, system_tool
 from tests.support.promql import ROOT, RULE_FILES, Expression, shipped_expressions
-
-__all__ = ["local_prometheus"]  # the fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
