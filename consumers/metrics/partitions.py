@@ -69,9 +69,9 @@ class PartitionedAggregates(Consumer):
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-        store, self._store = self._store, None
-        if store is not None:
-            await self._flush_quietly(set(self.states), store)
+        if self._store is not None:
+            await self._flush_quietly(set(self.states))
+            store, self._store = self._store, None
             await store.stop()
         self.states.clear()
         self.exported.clear()
@@ -157,7 +157,7 @@ class PartitionedAggregates(Consumer):
     async def on_revoked(self, partitions: set[int]) -> None:
         """Store what is left, then forget the partitions (their series leave `/metrics`)."""
         if self._store is not None:
-            await self._flush_quietly(partitions, self._store)
+            await self._flush_quietly(partitions)
         for partition in partitions:
             async with self._locks[partition]:
                 self.states.pop(partition, None)
@@ -199,8 +199,7 @@ class PartitionedAggregates(Consumer):
                 raise
             self.exported[partition] = snapshot
 
-    async def _flush_quietly(self, partitions: set[int], store: StateStore) -> None:
-        del store
+    async def _flush_quietly(self, partitions: set[int]) -> None:
         try:
             await self.flush(partitions)
         except Exception as exc:  # noqa: BLE001 - the stored offsets still match the stored state

@@ -156,3 +156,19 @@ async def test_approval_decisions_from_the_audit_topic(kafka: KafkaSettings) -> 
          ("allow", "other_client"): 1},
         {("audit_duplicate",): 1, ("audit_record_invalid",): 1},
     ) == (decisions, problems)  # fmt: skip
+
+
+async def test_stop_stores_what_was_counted(kafka: KafkaSettings) -> None:
+    """With no periodic store due, a graceful stop still stores the counts with their offsets."""
+    settings = metrics_settings(approvals=False).model_copy(update={"flush_interval_ms": 600_000})
+    group = unique_name("metrics")
+    await produce(kafka, [(f"sesn_{i}", span_end(10)) for i in range(9)])
+    async with running(kafka, settings, group) as first:
+        await settled(lambda: sum(s.next_offset or 0 for s in first.states.values()),
+                      done=lambda n: n >= 9)  # fmt: skip
+        exported_before_stop = exported_total(first, "agents_model_tokens")()
+    async with running(kafka, settings, group) as second:
+        loaded = await settled(
+            exported_total(second, "agents_model_tokens"), done=lambda v: v >= 99, timeout_secs=30
+        )
+    assert (0, 99) == (exported_before_stop, loaded)
