@@ -55,6 +55,9 @@ simulate: install ## Serve the API simulator on :8080 (100 coding sessions) unti
 bench-sim: install ## Simulator load benchmark (see docs/BENCHMARKS.md)
 	$(BIN)/python bench/simulator_load.py --sessions 2500 --connections 10000 --workers 2 --rate 25000 --duration 15
 
+dashboards: install ## Regenerate deploy/grafana/dashboards/*.json from deploy/grafana/dashboards.py
+	$(BIN)/python deploy/grafana/dashboards.py
+
 kafka-start: install ## Start the local broker (prints its bootstrap address)
 	$(KAFKA_LOCAL) start
 
@@ -66,3 +69,4 @@ clean: ## Remove the virtualenv, caches and the local broker's data
 	rm -rf $(VENV) deploy/kafka/target deploy/kafka/.data .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help system-deps install lint format test demo simulate bench-sim kafka-start kafka-stop clean
+.PHONY: dashboards
