@@ -36,6 +36,10 @@ class Sink(Protocol):
         """Record that a session ended (terminated or deleted) after its last event."""
         ...
 
+    async def publish_preview(self, session_id: str, raw: bytes) -> None:
+        """Hand on one delta preview (best-effort, outside events and checkpoints)."""
+        ...
+
 
 class InMemorySink:
     """A `Sink` that keeps everything in lists; for tests and the demo's dry runs."""
@@ -43,6 +47,7 @@ class InMemorySink:
     def __init__(self, max_buffered: int = 0) -> None:
         self.events: list[SessionEvent] = []
         self.finished: list[str] = []
+        self.previews: list[tuple[str, bytes]] = []
         self._checkpoints: dict[str, Checkpoint] = {}
         self._slots = asyncio.Semaphore(max_buffered) if max_buffered else None
 
@@ -66,6 +71,9 @@ class InMemorySink:
         self._checkpoints[event.session_id] = Checkpoint(
             event.session_id, event.processed_at, boundary
         )
+
+    async def publish_preview(self, session_id: str, raw: bytes) -> None:
+        self.previews.append((session_id, raw))
 
     def drain(self, count: int) -> None:
         """Let `count` more events through when constructed with `max_buffered`."""

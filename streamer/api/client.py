@@ -122,13 +122,19 @@ class ApiClient(AsyncResource):
                 return
 
     @contextlib.asynccontextmanager
-    async def open_stream(self, session_id: str) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The session's SSE stream, opened; raises ApiError if it does not open with 200."""
+    async def open_stream(
+        self, session_id: str, event_deltas: Sequence[str] = ()
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The session's SSE stream, opened; raises ApiError if it does not open with 200.
+
+        `event_deltas` (`agent.message`, `agent.thinking`) opts in to their previews (spec §3.3).
+        """
         path = f"/v1/sessions/{session_id}/events/stream"
         headers = {**self._headers(), "accept": "text/event-stream"}
+        params: Params = [("event_deltas[]", kind) for kind in event_deltas]
         try:
             response = await self._session().get(
-                self.base_url + path, headers=headers, timeout=self._stream_timeout
+                self.base_url + path, params=params, headers=headers, timeout=self._stream_timeout
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiConnectionError(f"GET {path} failed: {type(exc).__name__}") from None
