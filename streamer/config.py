@@ -41,6 +41,8 @@ class StreamerSettings(BaseSettings):
     reconnect_initial_secs: float = 0.5
     reconnect_max_secs: float = 10.0
     history_page_limit: int = 1000
+    # Page history this often even on a healthy stream (None: never; each pass is a request).
+    reconcile_secs: float | None = Field(default=None, gt=0)
     max_frame_bytes: int = 16 * 1024 * 1024
     request_timeout_secs: float = 60.0
     http_host: str = "127.0.0.1"
@@ -67,6 +69,7 @@ class StreamerSettings(BaseSettings):
             reconnect_initial_secs=self.reconnect_initial_secs,
             reconnect_max_secs=self.reconnect_max_secs,
             history_page_limit=self.history_page_limit,
+            reconcile_secs=self.reconcile_secs,
             max_frame_bytes=self.max_frame_bytes,
         )
 

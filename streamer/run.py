@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--discovery-interval-secs", type=float, metavar="SECS")
     parser.add_argument("--stream-read-timeout-secs", type=float, metavar="SECS")
     parser.add_argument("--reconnect-max-secs", type=float, metavar="SECS")
+    parser.add_argument(
+        "--reconcile-secs",
+        type=float,
+        metavar="SECS",
+        help="also page history this often on a healthy stream (default: off)",
+    )
     parser.add_argument("--http-host", metavar="HOST")
     parser.add_argument("--http-port", type=int, metavar="PORT", help="0 picks a free port")
     parser.add_argument("--base-url", metavar="URL", help="default: $ANTHROPIC_BASE_URL or the API")
@@ -80,6 +86,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "discovery_interval_secs",
         "stream_read_timeout_secs",
         "reconnect_max_secs",
+        "reconcile_secs",
         "http_host",
         "http_port",
         "base_url",
