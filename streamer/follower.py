@@ -9,8 +9,8 @@ the watermark is checked against the boundary ids, one newer is new. Queued echo
 that cannot be decoded may have been an event, so it triggers a history catch-up before the next
 frame is used, which keeps order. Any EOF or error reconnects with jittered backoff (0.5 s
 doubling to a cap, reset by an event; `retry-after` wins); 401/403/404 end the follower with
-`FollowerFatalError`. Delta previews (`event_start` / `event_delta`, asked for with
-`event_deltas`) go to `sink.publish_preview`, never through dedupe or the watermark. After
+`FollowerFatalError`. Delta previews (`event_start` / `event_delta`, which the client asks for
+when deltas are enabled) go to `sink.publish_preview`, never through dedupe or the watermark. After
 `session.status_terminated` or `session.deleted` it drains and calls `sink.finish`.
 """
 
@@ -40,7 +40,6 @@ log = structlog.get_logger("streamer.follower")
 
 TERMINAL_TYPES = frozenset({"session.status_terminated", "session.deleted"})
 PREVIEW_TYPES = frozenset({"event_start", "event_delta"})
-DELTA_TYPES = ("agent.message", "agent.thinking")  # the previews the API offers (spec §3.3)
 
 
 class FollowerFatalError(Exception):
@@ -66,8 +65,6 @@ class FollowerSettings:
     # Page history this often even when the stream looks healthy: recovers events a server
     # failed to deliver live. Off by default (every catch-up is a request against rate limits).
     reconcile_secs: float | None = None
-    # Event types whose previews the stream is asked for (`event_deltas[]`); none by default.
-    event_deltas: tuple[str, ...] = ()
 
 
 class Follower:
@@ -147,8 +144,7 @@ class Follower:
         got_event = False
         if self._agent_id is None:
             self._agent_id = agent_id_of(await self._client.get_session(self.session_id)) or ""
-        stream = self._client.open_stream(self.session_id, self._settings.event_deltas)
-        async with stream as response:
+        async with self._client.open_stream(self.session_id) as response:
             telemetry.stream_opened()
             try:
                 got_event = await self._catch_up()

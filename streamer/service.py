@@ -9,15 +9,14 @@ commits events and checkpoints together.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from types import TracebackType
 from typing import Self
 
 import structlog
 
 from streamer.api import ApiClient
+from streamer.api.client import DELTA_TYPES
 from streamer.config import StreamerSettings
-from streamer.follower import DELTA_TYPES
 from streamer.http import HttpServer
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
@@ -48,12 +47,11 @@ class Service:
             settings.base_url,
             settings.api_key,
             request_timeout_secs=settings.request_timeout_secs,
+            event_deltas=DELTA_TYPES if sink_settings.deltas_enabled else (),
         )
         interval = settings.discovery_interval_secs if settings.discovery_enabled else None
-        deltas = DELTA_TYPES if sink_settings.deltas_enabled else ()
-        follow = dataclasses.replace(settings.follower_settings(), event_deltas=deltas)
         self.supervisor = Supervisor(
-            self.client, self.sink, follow, discovery_interval_secs=interval
+            self.client, self.sink, settings.follower_settings(), discovery_interval_secs=interval
         )
         verifier = (
             WebhookVerifier(settings.webhook_secret, settings.webhook_tolerance_secs)

@@ -20,6 +20,7 @@ from streamer.resource import AsyncResource
 BETA = "managed-agents-2026-04-01"
 API_VERSION = "2023-06-01"
 LIVE_STATUSES = ("running", "idle", "rescheduling")
+DELTA_TYPES = ("agent.message", "agent.thinking")  # the previews a stream offers (spec §3.3)
 
 Params = list[tuple[str, str]]
 
@@ -34,8 +35,11 @@ class ApiClient(AsyncResource):
         *,
         request_timeout_secs: float = 60.0,
         connect_timeout_secs: float = 10.0,
+        event_deltas: Sequence[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Opt-in previews (`agent.message`, `agent.thinking`) for every stream (spec §3.3).
+        self._deltas: Params = [("event_deltas[]", kind) for kind in event_deltas]
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout_secs, sock_connect=connect_timeout_secs
@@ -122,19 +126,16 @@ class ApiClient(AsyncResource):
                 return
 
     @contextlib.asynccontextmanager
-    async def open_stream(
-        self, session_id: str, event_deltas: Sequence[str] = ()
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The session's SSE stream, opened; raises ApiError if it does not open with 200.
-
-        `event_deltas` (`agent.message`, `agent.thinking`) opts in to their previews (spec §3.3).
-        """
+    async def open_stream(self, session_id: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The session's SSE stream, opened; raises ApiError if it does not open with 200."""
         path = f"/v1/sessions/{session_id}/events/stream"
         headers = {**self._headers(), "accept": "text/event-stream"}
-        params: Params = [("event_deltas[]", kind) for kind in event_deltas]
         try:
             response = await self._session().get(
-                self.base_url + path, params=params, headers=headers, timeout=self._stream_timeout
+                self.base_url + path,
+                params=self._deltas,
+                headers=headers,
+                timeout=self._stream_timeout,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiConnectionError(f"GET {path} failed: {type(exc).__name__}") from None
