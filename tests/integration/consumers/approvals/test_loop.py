@@ -20,6 +20,7 @@ import pytest
 from consumers.approvals.policy import Policy
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.approvals import (
+    BETA,
     Loop,
     answers,
     confirmations,
@@ -181,6 +182,54 @@ async def test_timeout_denies_with_the_configured_message(
         finally:
             await loop.stop_bots()
     assert {("deny", "Too late.")} == set(given.values())
+
+
+async def interrupt(base_url: str, session_id: str) -> None:
+    """Send the session a `user.interrupt` through the API."""
+    body = {"events": [{"type": "user.interrupt"}]}
+    path = f"/v1/sessions/{session_id}/events"
+    async with (
+        aiohttp.ClientSession(base_url=base_url, headers=BETA) as http,
+        http.post(path, json=body) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+async def late_allow(url: str, tool_use_id: str) -> int:
+    """A reviewer's allow through the bot's HTTP API; its status code."""
+    body = {"decision": "allow", "by": "carol"}
+    path = f"{url}/approvals/{tool_use_id}/decision"
+    async with aiohttp.ClientSession() as http, http.post(path, json=body) as response:
+        return response.status
+
+
+async def test_an_escalation_the_session_no_longer_waits_for_is_withdrawn(
+    simulator: Simulator, kafka_bootstrap: str
+) -> None:
+    """Interrupted while it waits for a person, the session ends the turn (`end_turn`, not
+    `requires_action`): its escalations are withdrawn, and a late reviewer cannot answer them."""
+    ids = await sessions(simulator, 1)
+    loop = Loop(simulator.base_url, loop_kafka(kafka_bootstrap), Policy.from_text(ASK_ALL))
+    async with streamer(simulator.base_url, loop.kafka, ids):
+        bot = await loop.start_bot()
+        try:
+            pending = await until(lambda: listed(bot.url), bool)
+            pending_ids = sorted(e["tool_use_id"] for e in pending)
+            await interrupt(simulator.base_url, ids[0])
+
+            async def withdrawn_ids() -> list[str]:
+                return sorted(e["tool_use_id"] for e in await listed(bot.url, "withdrawn"))
+
+            withdrawn = await until(withdrawn_ids, lambda w: set(pending_ids) <= set(w))
+            late = [await late_allow(bot.url, i) for i in pending_ids]
+            given = answers(await history(simulator.base_url, ids[0]))
+        finally:
+            await loop.stop_bots()
+    assert (pending_ids, [409] * len(pending_ids), set()) == (
+        [i for i in withdrawn if i in pending_ids],
+        late,
+        set(pending_ids) & set(given),
+    )
 
 
 async def test_two_replicas_never_double_answer(simulator: Simulator, kafka_bootstrap: str) -> None:
