@@ -36,13 +36,14 @@ class Service:
         *,
         kafka: KafkaSettings | None = None,
         sink_settings: SinkSettings | None = None,
-        at_least_once: bool = False,
     ) -> None:
+        """`kafka` / `sink_settings` replace the tree's branches (tests, the demo)."""
+        if kafka is not None or sink_settings is not None:
+            branches = {"kafka": kafka or settings.kafka, "sink": sink_settings or settings.sink}
+            settings = settings.model_copy(update=branches)
         self.settings = settings
-        if sink_settings is None:
-            plain = at_least_once or not settings.exactly_once
-            sink_settings = SinkSettings(mode="at_least_once") if plain else SinkSettings()
-        self.sink = KafkaSink(kafka or KafkaSettings(), sink_settings)
+        sink_settings = settings.sink_settings()
+        self.sink = KafkaSink(settings.kafka, sink_settings)
         self.client = ApiClient(
             settings.base_url,
             settings.api_key,
