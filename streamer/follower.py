@@ -67,6 +67,13 @@ class FollowerSettings:
     reconcile_secs: float | None = None
 
 
+def backoff_secs(settings: FollowerSettings, attempt: int) -> float:
+    """Jittered exponential delay before retry `attempt` (0-based), capped."""
+    base = settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
+    jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
+    return min(base, settings.reconnect_max_secs) * jitter
+
+
 class Follower:
     """Follows one session until it ends; `run` returns then, or raises `FollowerFatalError`."""
 
@@ -131,10 +138,15 @@ class Follower:
             await self._sink.finish(self.session_id)
             log.info("session_finished", watermark=self._watermark)
 
+    def resume_point(self) -> Checkpoint | None:
+        """Where a new follower of this session picks up: everything up to here was handed to
+        the sink (what a supervisor restarts a crashed follower from)."""
+        if self._watermark is None:
+            return None
+        return Checkpoint(self.session_id, self._watermark, tuple(sorted(self._boundary)))
+
     def _backoff(self, attempt: int) -> float:
-        base = self._settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
-        jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
-        return min(base, self._settings.reconnect_max_secs) * jitter
+        return backoff_secs(self._settings, attempt)
 
     async def _connect_once(self) -> bool:
         """One connection: stream opened, history caught up, stream read to its end.

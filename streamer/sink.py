@@ -48,6 +48,7 @@ class InMemorySink:
         self.events: list[SessionEvent] = []
         self.finished: list[str] = []
         self.previews: list[tuple[str, bytes]] = []
+        self._failures = 0
         self._checkpoints: dict[str, Checkpoint] = {}
         self._slots = asyncio.Semaphore(max_buffered) if max_buffered else None
 
@@ -60,7 +61,14 @@ class InMemorySink:
     async def checkpoints(self) -> Mapping[str, Checkpoint]:
         return dict(self._checkpoints)
 
+    def fail_next(self, count: int) -> None:
+        """Make the next `count` publishes raise `RuntimeError` (a bug downstream; crash tests)."""
+        self._failures = count
+
     async def publish(self, event: SessionEvent) -> None:
+        if self._failures:
+            self._failures -= 1
+            raise RuntimeError("injected sink failure")
         if self._slots is not None:
             await self._slots.acquire()  # released by `drain`, to simulate a slow downstream
         self.events.append(event)

@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
-from streamer.api.errors import ApiConnectionError, ApiStatusError
+from streamer.api.errors import ApiBodyError, ApiConnectionError, ApiStatusError
 from streamer.resource import AsyncResource
 
 BETA = "managed-agents-2026-04-01"
@@ -86,9 +86,12 @@ class ApiClient(AsyncResource):
                     raise _status_error("GET", path, response, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiConnectionError(f"GET {path} failed: {type(exc).__name__}") from None
-        result = orjson.loads(body)
+        try:
+            result = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiBodyError(f"GET {path} returned a body that is not JSON") from None
         if not isinstance(result, dict):
-            raise ApiConnectionError(f"GET {path} returned a non-object body")
+            raise ApiBodyError(f"GET {path} returned a non-object body")
         return result
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
