@@ -17,6 +17,7 @@ when deltas are enabled) go to `sink.publish_preview`, never through dedupe or t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Mapping
 from contextlib import aclosing
@@ -72,6 +73,17 @@ def backoff_secs(settings: FollowerSettings, attempt: int) -> float:
     base = settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
     jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
     return min(base, settings.reconnect_max_secs) * jitter
+
+
+def event_key(fields: Mapping[str, Any], kind: str, processed_at: str) -> str:
+    """The dedupe key (and `ce_id`): the event's id; for an empty id (the `user.interrupt`
+    quirk, spec §1.3) `~<type>@<processed_at>#<digest of its fields>`, so that two such events
+    at one instant stay two, while the stream's and history's copies of one stay one."""
+    event_id = fields.get("id")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+    return f"~{kind}@{processed_at}#{hashlib.blake2b(canonical, digest_size=6).hexdigest()}"
 
 
 class Follower:
@@ -242,8 +254,7 @@ class Follower:
         if not isinstance(processed_at, str) or not processed_at:
             telemetry.skipped("queued_echo")
             return False
-        event_id = fields.get("id")
-        key = event_id if isinstance(event_id, str) and event_id else f"~{kind}@{processed_at}"
+        key = event_key(fields, kind, processed_at)
         if self._seen(key, processed_at):
             telemetry.skipped("duplicate")
             self._ended = self._ended or kind in TERMINAL_TYPES

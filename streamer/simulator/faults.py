@@ -49,6 +49,11 @@ class FaultSpec:
     # "not_json" (an HTML page, as a misbehaving proxy would) or "bad_items" (JSON whose `data`
     # holds something that is not an object).
     bad_body: str | None = None
+    # The API's quirks (spec §1.3, §8), which the simulator's own stamps and ids never show:
+    # persist events in runs of `stamp_ties` sharing one `processed_at`, and give events of
+    # `empty_id_types` (e.g. `user.interrupt`) an empty `id`.
+    stamp_ties: int = 0
+    empty_id_types: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultSpec:
