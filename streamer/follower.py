@@ -68,13 +68,6 @@ class FollowerSettings:
     reconcile_secs: float | None = None
 
 
-def backoff_secs(settings: FollowerSettings, attempt: int) -> float:
-    """Jittered exponential delay before retry `attempt` (0-based), capped."""
-    base = settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
-    jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
-    return min(base, settings.reconnect_max_secs) * jitter
-
-
 def event_key(fields: Mapping[str, Any], kind: str, processed_at: str) -> str:
     """The dedupe key (and `ce_id`): the event's id; for an empty id (the `user.interrupt`
     quirk, spec §1.3) `~<type>@<processed_at>#<digest of its fields>`, so that two such events
@@ -157,8 +150,15 @@ class Follower:
             return None
         return Checkpoint(self.session_id, self._watermark, tuple(sorted(self._boundary)))
 
+    @staticmethod
+    def backoff_secs(settings: FollowerSettings, attempt: int) -> float:
+        """Jittered exponential delay before retry `attempt` (0-based), capped."""
+        base = settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
+        jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
+        return min(base, settings.reconnect_max_secs) * jitter
+
     def _backoff(self, attempt: int) -> float:
-        return backoff_secs(self._settings, attempt)
+        return self.backoff_secs(self._settings, attempt)
 
     async def _connect_once(self) -> bool:
         """One connection: stream opened, history caught up, stream read to its end.

@@ -22,13 +22,7 @@ import structlog
 from streamer import telemetry
 from streamer.api import ApiClient, ApiError
 from streamer.events import Checkpoint
-from streamer.follower import (
-    Follower,
-    FollowerFatalError,
-    FollowerSettings,
-    agent_id_of,
-    backoff_secs,
-)
+from streamer.follower import Follower, FollowerFatalError, FollowerSettings, agent_id_of
 from streamer.resource import AsyncResource
 from streamer.sink import Sink
 
@@ -154,7 +148,7 @@ class Supervisor(AsyncResource):
         """Count and log the crash; follow again after a backoff, from what was published."""
         attempt = self.crashes.get(session_id, 0)
         self.crashes[session_id] = attempt + 1
-        delay = backoff_secs(self._settings, attempt)
+        delay = Follower.backoff_secs(self._settings, attempt)
         telemetry.error("follower_crashed", session_id=session_id,
                         error_type=type(exc).__name__, retry_in_ms=int(delay * 1000))  # fmt: skip
         if not self._started:
@@ -181,7 +175,7 @@ class Supervisor(AsyncResource):
                 await self.discover()
             except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen answer: count, retry
                 self._discovery_failing = True
-                delay = backoff_secs(self._settings, failures)
+                delay = Follower.backoff_secs(self._settings, failures)
                 failures += 1
                 telemetry.error("discovery_crashed", error_type=type(exc).__name__,
                                 retry_in_ms=int(delay * 1000))  # fmt: skip
