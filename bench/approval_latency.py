@@ -157,7 +157,7 @@ async def main(args: argparse.Namespace) -> None:
     kafka = KafkaSettings(
         bootstrap_servers=bootstrap, events_topic=f"bench-events-{suffix}",
         approvals_topic=f"bench-approvals-{suffix}", checkpoints_topic=f"bench-ckpt-{suffix}",
-        dead_letter_topic=f"bench-dlq-{suffix}", sessions_topic=f"bench-sessions-{suffix}",
+        dead_letter_topic=f"bench-dlq-{suffix}",
     )  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="approval-bench-"))
     policy = workdir / "policy.toml"

@@ -10,8 +10,10 @@ A consumer (in this repository or a third party's package) imports only from her
 `configure_logging` the structured logging set-up of `streamer` processes. Everything else in
 `consumers.*` and `streamer.*` is internal and may change without notice.
 
-The consumers that ship are listed in `docs/CONSUMERS.md` and registered under the
-`agents_streamer.consumers` entry point group in `pyproject.toml`.
+The consumers that ship, each registered under the `agents_streamer.consumers` entry point group
+in `pyproject.toml` (and listed in `docs/CONSUMERS.md`):
+
+- `approvals` (`consumers/approvals/`): the approval bot.
 """
 
 from consumers.base import Consumer, ConsumerContext, EventRecord, SeenIds

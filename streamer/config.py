@@ -1,25 +1,27 @@
-"""`StreamerSettings`: everything `streamer run` is configured with, in one frozen model.
+"""`StreamerSettings`: everything `streamer run` is configured with, in one frozen tree.
 
-Sources, strongest first: command-line flags (passed as keyword arguments), environment
-(`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`, `STREAMER_*`), an optional TOML config file
-(`--config` / `STREAMER_CONFIG_FILE`), then the defaults below. Kafka settings are
-`streamer.kafka.config.KafkaSettings` (`KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_*`).
+The tree is the process's settings with two branches: `kafka` (`KafkaSettings`:
+`KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_*`) and `sink` (`SinkSettings`: `STREAMER_SINK_*`). It is loaded
+once, by `load_settings`, and passed down. Sources, weakest first, for every branch alike: the
+defaults, an optional TOML file (`--config FILE`: top-level keys, `[kafka]`, `[sink]`), the
+environment (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`, `STREAMER_*`, `KAFKA_*`), then
+command-line flags (keyword arguments; `kafka=` / `sink=` dicts for the branches).
 """
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.follower import FollowerSettings
+from streamer.kafka.config import KafkaSettings
+from streamer.kafka.settings import SinkSettings
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class StreamerSettings(BaseSettings):
@@ -41,6 +43,8 @@ class StreamerSettings(BaseSettings):
     reconnect_initial_secs: float = 0.5
     reconnect_max_secs: float = 10.0
     history_page_limit: int = 1000
+    # Page history this often even on a healthy stream (None: never; each pass is a request).
+    reconcile_secs: float | None = Field(default=None, gt=0)
     max_frame_bytes: int = 16 * 1024 * 1024
     request_timeout_secs: float = 60.0
     http_host: str = "127.0.0.1"
@@ -53,9 +57,10 @@ class StreamerSettings(BaseSettings):
         ),
     )
     webhook_tolerance_secs: int = 300
-    exactly_once: bool = True
     shutdown_timeout_secs: float = 15.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)  # delivery mode: `sink.mode`
 
     @property
     def discovery_enabled(self) -> bool:
@@ -67,27 +72,25 @@ class StreamerSettings(BaseSettings):
             reconnect_initial_secs=self.reconnect_initial_secs,
             reconnect_max_secs=self.reconnect_max_secs,
             history_page_limit=self.history_page_limit,
+            reconcile_secs=self.reconcile_secs,
             max_frame_bytes=self.max_frame_bytes,
         )
 
+    def sink_settings(self) -> SinkSettings:
+        """The sink's branch, its records' `ce_source` naming the API this process follows."""
+        return self.sink.model_copy(update={"api_base_url": self.base_url})
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> StreamerSettings:
-    """Settings from flags (`overrides`), the environment and an optional TOML file."""
-    if config_file is None:
-        return StreamerSettings(**overrides)
-    path = config_file
 
-    class FromFile(StreamerSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
-            return (init_settings, env_settings, toml)
+def load_settings(config_file: Path | None = None, **flags: Any) -> StreamerSettings:
+    """The whole tree from defaults, `config_file`, the environment and `flags`, in that order."""
+    file = tomllib.loads(config_file.read_text()) if config_file is not None else {}
+    kafka = _layered(KafkaSettings, file.pop("kafka", {}), flags.pop("kafka", {}))
+    sink = _layered(SinkSettings, file.pop("sink", {}), flags.pop("sink", {}))
+    return _layered(StreamerSettings, file, {**flags, "kafka": kafka, "sink": sink})
 
-    return FromFile(**overrides)
+
+def _layered(cls: type[S], file: dict[str, Any], flags: dict[str, Any]) -> S:
+    """`cls` from the file's values, beaten by the environment's, beaten by `flags`."""
+    from_env = cls()  # only what the environment sets counts as set
+    env = {name: getattr(from_env, name) for name in from_env.model_fields_set}
+    return cls(**{**file, **env, **flags})

@@ -9,13 +9,15 @@ the watermark is checked against the boundary ids, one newer is new. Queued echo
 that cannot be decoded may have been an event, so it triggers a history catch-up before the next
 frame is used, which keeps order. Any EOF or error reconnects with jittered backoff (0.5 s
 doubling to a cap, reset by an event; `retry-after` wins); 401/403/404 end the follower with
-`FollowerFatalError`. After `session.status_terminated` or `session.deleted` it drains and calls
-`sink.finish`.
+`FollowerFatalError`. Delta previews (`event_start` / `event_delta`, which the client asks for
+when deltas are enabled) go to `sink.publish_preview`, never through dedupe or the watermark. After
+`session.status_terminated` or `session.deleted` it drains and calls `sink.finish`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Mapping
 from contextlib import aclosing
@@ -64,6 +66,17 @@ class FollowerSettings:
     # Page history this often even when the stream looks healthy: recovers events a server
     # failed to deliver live. Off by default (every catch-up is a request against rate limits).
     reconcile_secs: float | None = None
+
+
+def event_key(fields: Mapping[str, Any], kind: str, processed_at: str) -> str:
+    """The dedupe key (and `ce_id`): the event's id; for an empty id (the `user.interrupt`
+    quirk, spec §1.3) `~<type>@<processed_at>#<digest of its fields>`, so that two such events
+    at one instant stay two, while the stream's and history's copies of one stay one."""
+    event_id = fields.get("id")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+    return f"~{kind}@{processed_at}#{hashlib.blake2b(canonical, digest_size=6).hexdigest()}"
 
 
 class Follower:
@@ -133,10 +146,22 @@ class Follower:
             await self._sink.finish(self.session_id)
             log.info("session_finished", watermark=self._watermark)
 
-    def _backoff(self, attempt: int) -> float:
-        base = self._settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
+    def resume_point(self) -> Checkpoint | None:
+        """Where a new follower of this session picks up: everything up to here was handed to
+        the sink (what a supervisor restarts a crashed follower from)."""
+        if self._watermark is None:
+            return None
+        return Checkpoint(self.session_id, self._watermark, tuple(sorted(self._boundary)))
+
+    @staticmethod
+    def backoff_secs(settings: FollowerSettings, attempt: int) -> float:
+        """Jittered exponential delay before retry `attempt` (0-based), capped."""
+        base = settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
         jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
-        return min(base, self._settings.reconnect_max_secs) * jitter
+        return min(base, settings.reconnect_max_secs) * jitter
+
+    def _backoff(self, attempt: int) -> float:
+        return self.backoff_secs(self._settings, attempt)
 
     async def _connect_once(self) -> bool:
         """One connection: stream opened, history caught up, stream read to its end.
@@ -222,18 +247,19 @@ class Follower:
         return published
 
     async def _offer(self, event: StreamEvent) -> bool:
-        """Publish `event` unless it is a preview, a queued echo or already published."""
+        """Publish `event` unless it is a preview (routed aside), a queued echo or a repeat."""
         fields = event.fields
         kind = fields["type"]
         processed_at = fields.get("processed_at")
         if kind in PREVIEW_TYPES:
+            # Never persisted, never replayed: not an event, so no dedupe and no watermark.
             telemetry.skipped("delta_preview")
+            await self._sink.publish_preview(self.session_id, event.raw)
             return False
         if not isinstance(processed_at, str) or not processed_at:
             telemetry.skipped("queued_echo")
             return False
-        event_id = fields.get("id")
-        key = event_id if isinstance(event_id, str) and event_id else f"~{kind}@{processed_at}"
+        key = event_key(fields, kind, processed_at)
         if self._seen(key, processed_at):
             telemetry.skipped("duplicate")
             self._ended = self._ended or kind in TERMINAL_TYPES

@@ -1,6 +1,6 @@
 """`streamer run`: follow sessions into Kafka until SIGTERM/SIGINT, then flush, commit and close.
 
-Flags override `STREAMER_*` environment variables, which override the `--config` TOML file.
+Flags override the environment, which overrides the `--config` TOML file (see `streamer.config`).
 """
 
 from __future__ import annotations
@@ -31,13 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--discovery-interval-secs", type=float, metavar="SECS")
     parser.add_argument("--stream-read-timeout-secs", type=float, metavar="SECS")
     parser.add_argument("--reconnect-max-secs", type=float, metavar="SECS")
+    parser.add_argument(
+        "--reconcile-secs",
+        type=float,
+        metavar="SECS",
+        help="also page history this often on a healthy stream (default: off)",
+    )
     parser.add_argument("--http-host", metavar="HOST")
     parser.add_argument("--http-port", type=int, metavar="PORT", help="0 picks a free port")
     parser.add_argument("--base-url", metavar="URL", help="default: $ANTHROPIC_BASE_URL or the API")
     parser.add_argument(
         "--at-least-once",
         action="store_true",
-        help="idempotent producer without transactions (for clusters without them)",
+        help="delivery mode at_least_once (= STREAMER_SINK_MODE): idempotent producer without "
+        "transactions (for clusters without them)",
     )
     parser.add_argument(
         "--until-finished",
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.service import Service  # noqa: PLC0415
 
     gctune.tune()
-    return asyncio.run(_main(Service(settings, at_least_once=args.at_least_once), args))
+    return asyncio.run(_main(Service(settings), args))
 
 
 async def _main(service: Any, args: argparse.Namespace) -> int:
@@ -80,6 +87,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "discovery_interval_secs",
         "stream_read_timeout_secs",
         "reconnect_max_secs",
+        "reconcile_secs",
         "http_host",
         "http_port",
         "base_url",
@@ -88,4 +96,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.session_ids:
         overrides["session_ids"] = tuple(args.session_ids)
+    if args.at_least_once:
+        overrides["sink"] = {"mode": "at_least_once"}
     return overrides

@@ -15,6 +15,7 @@ from typing import Self
 import structlog
 
 from streamer.api import ApiClient
+from streamer.api.client import DELTA_TYPES
 from streamer.config import StreamerSettings
 from streamer.http import HttpServer
 from streamer.kafka.config import KafkaSettings
@@ -35,17 +36,19 @@ class Service:
         *,
         kafka: KafkaSettings | None = None,
         sink_settings: SinkSettings | None = None,
-        at_least_once: bool = False,
     ) -> None:
+        """`kafka` / `sink_settings` replace the tree's branches (tests, the demo)."""
+        if kafka is not None or sink_settings is not None:
+            branches = {"kafka": kafka or settings.kafka, "sink": sink_settings or settings.sink}
+            settings = settings.model_copy(update=branches)
         self.settings = settings
-        if sink_settings is None:
-            plain = at_least_once or not settings.exactly_once
-            sink_settings = SinkSettings(mode="at_least_once") if plain else SinkSettings()
-        self.sink = KafkaSink(kafka or KafkaSettings(), sink_settings)
+        sink_settings = settings.sink_settings()
+        self.sink = KafkaSink(settings.kafka, sink_settings)
         self.client = ApiClient(
             settings.base_url,
             settings.api_key,
             request_timeout_secs=settings.request_timeout_secs,
+            event_deltas=DELTA_TYPES if sink_settings.deltas_enabled else (),
         )
         interval = settings.discovery_interval_secs if settings.discovery_enabled else None
         self.supervisor = Supervisor(

@@ -36,6 +36,10 @@ class Sink(Protocol):
         """Record that a session ended (terminated or deleted) after its last event."""
         ...
 
+    async def publish_preview(self, session_id: str, raw: bytes) -> None:
+        """Hand on one delta preview (best-effort, outside events and checkpoints)."""
+        ...
+
 
 class InMemorySink:
     """A `Sink` that keeps everything in lists; for tests and the demo's dry runs."""
@@ -43,6 +47,8 @@ class InMemorySink:
     def __init__(self, max_buffered: int = 0) -> None:
         self.events: list[SessionEvent] = []
         self.finished: list[str] = []
+        self.previews: list[tuple[str, bytes]] = []
+        self._failures = 0
         self._checkpoints: dict[str, Checkpoint] = {}
         self._slots = asyncio.Semaphore(max_buffered) if max_buffered else None
 
@@ -55,7 +61,14 @@ class InMemorySink:
     async def checkpoints(self) -> Mapping[str, Checkpoint]:
         return dict(self._checkpoints)
 
+    def fail_next(self, count: int) -> None:
+        """Make the next `count` publishes raise `RuntimeError` (a bug downstream; crash tests)."""
+        self._failures = count
+
     async def publish(self, event: SessionEvent) -> None:
+        if self._failures:
+            self._failures -= 1
+            raise RuntimeError("injected sink failure")
         if self._slots is not None:
             await self._slots.acquire()  # released by `drain`, to simulate a slow downstream
         self.events.append(event)
@@ -66,6 +79,9 @@ class InMemorySink:
         self._checkpoints[event.session_id] = Checkpoint(
             event.session_id, event.processed_at, boundary
         )
+
+    async def publish_preview(self, session_id: str, raw: bytes) -> None:
+        self.previews.append((session_id, raw))
 
     def drain(self, count: int) -> None:
         """Let `count` more events through when constructed with `max_buffered`."""

@@ -4,8 +4,12 @@ Sessions come from explicit ids, the `follow` admin call, webhooks, and discover
 `GET /v1/sessions` for live statuses at an interval; with discovery, every session with an
 unfinished checkpoint is resumed too, as it may have ended while no one was following). One
 session's failure never touches another: each follower is its own task, its end is recorded
-(finished, fatal or crashed) and nothing else is affected. Sessions whose checkpoint says they
-finished are not followed again.
+(finished or fatal) and nothing else is affected. A follower that crashes (any other exception) is
+counted, logged and started again after a backoff, from what it had published
+(`agents_streamer_followers_restarting`, `agents_streamer_follower_restarts_total`). Discovery is
+owned the same way: a pass that fails unexpectedly is counted and logged, readiness turns red, and
+the next pass follows after a backoff. Sessions whose checkpoint says they finished are not
+followed again.
 """
 
 from __future__ import annotations
@@ -48,8 +52,11 @@ class Supervisor(AsyncResource):
         self._discovery_interval = discovery_interval_secs
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
-        self.ended: dict[str, str] = {}  # session id -> "finished" | "fatal:<reason>" | "crashed"
+        self.ended: dict[str, str] = {}  # session id -> "finished" | "fatal:<reason>"
+        self.crashes: dict[str, int] = {}  # session id -> how often its follower crashed
+        self._restarts: dict[str, asyncio.TimerHandle] = {}  # crashed followers, due again
         self._discovery: asyncio.Task[None] | None = None
+        self._discovery_failing = False
         self._started = False
         self.discovered_once = asyncio.Event()
 
@@ -60,7 +67,13 @@ class Supervisor(AsyncResource):
 
     @property
     def ready(self) -> bool:
-        return self._started and (self._discovery is None or self.discovered_once.is_set())
+        """Started, and (with discovery) a pass has succeeded, the last one did not fail
+        unexpectedly, and its task is alive."""
+        discovery = self._discovery
+        if not self._started or discovery is None:
+            return self._started
+        healthy = self.discovered_once.is_set() and not self._discovery_failing
+        return healthy and not discovery.done()
 
     async def start(self, session_ids: Iterable[str] = ()) -> None:
         """Load checkpoints, follow `session_ids`, and start discovery when configured."""
@@ -83,6 +96,11 @@ class Supervisor(AsyncResource):
         """Cancel discovery and every follower, and wait for them to end."""
         tasks = [t for t in (self._discovery, *self._tasks.values()) if t is not None]
         self._discovery = None
+        self._started = False
+        for handle in self._restarts.values():
+            handle.cancel()
+        self._restarts.clear()
+        telemetry.RESTARTING.set(0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -98,7 +116,7 @@ class Supervisor(AsyncResource):
         """
         if not self._started:
             raise RuntimeError("Supervisor is not started")
-        if session_id in self._tasks or session_id in self.ended:
+        if session_id in self._tasks or session_id in self.ended or session_id in self._restarts:
             return False
         checkpoint = self._checkpoints.get(session_id)
         if checkpoint is not None and checkpoint.finished:
@@ -115,12 +133,12 @@ class Supervisor(AsyncResource):
         )
         task = asyncio.create_task(follower.run(), name=f"follow:{session_id}")
         self._tasks[session_id] = task
-        task.add_done_callback(lambda t: self._on_done(session_id, t))
+        task.add_done_callback(lambda t: self._on_done(session_id, t, follower))
         telemetry.FOLLOWED.set(len(self._tasks))
         log.info("session_followed", session_id=session_id)
         return True
 
-    def _on_done(self, session_id: str, task: asyncio.Task[None]) -> None:
+    def _on_done(self, session_id: str, task: asyncio.Task[None], follower: Follower) -> None:
         if self._tasks.get(session_id) is task:
             del self._tasks[session_id]
         telemetry.FOLLOWED.set(len(self._tasks))
@@ -133,15 +151,47 @@ class Supervisor(AsyncResource):
             self.ended[session_id] = f"fatal:{exc.reason}"
             log.error("session_unfollowable", session_id=session_id, reason=exc.reason)
         else:
-            self.ended[session_id] = "crashed"
-            telemetry.error(
-                "follower_crashed", session_id=session_id, error_type=type(exc).__name__
-            )
+            self._crashed(session_id, exc, follower)
+
+    def _crashed(self, session_id: str, exc: BaseException, follower: Follower) -> None:
+        """Count and log the crash; follow again after a backoff, from what was published."""
+        attempt = self.crashes.get(session_id, 0)
+        self.crashes[session_id] = attempt + 1
+        delay = Follower.backoff_secs(self._settings, attempt)
+        telemetry.error("follower_crashed", session_id=session_id,
+                        error_type=type(exc).__name__, retry_in_ms=int(delay * 1000))  # fmt: skip
+        if not self._started:
+            return
+        resume = follower.resume_point()
+        if resume is not None:
+            self._checkpoints[session_id] = resume
+        loop = asyncio.get_running_loop()
+        self._restarts[session_id] = loop.call_later(delay, self._restart, session_id)
+        telemetry.RESTARTING.set(len(self._restarts))
+
+    def _restart(self, session_id: str) -> None:
+        self._restarts.pop(session_id, None)
+        telemetry.RESTARTING.set(len(self._restarts))
+        if self._started and self.follow(session_id):
+            telemetry.RESTARTS.inc()
+            log.info("follower_restarted", session_id=session_id)
 
     async def _discover_forever(self) -> None:
         assert self._discovery_interval is not None
+        failures = 0
         while True:
-            await self.discover()
+            try:
+                await self.discover()
+            except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen answer: count, retry
+                self._discovery_failing = True
+                delay = Follower.backoff_secs(self._settings, failures)
+                failures += 1
+                telemetry.error("discovery_crashed", error_type=type(exc).__name__,
+                                retry_in_ms=int(delay * 1000))  # fmt: skip
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self._discovery_failing = False
             self.discovered_once.set()
             await asyncio.sleep(self._discovery_interval)
 

@@ -25,6 +25,7 @@ RECONNECT_REASONS = frozenset(
         "overloaded",
         "server_error",
         "client_error",
+        "bad_body",
         "other",
     }
 )
@@ -40,6 +41,7 @@ ERROR_KINDS = frozenset(
         "discovery_failed",
         "webhook_rejected",
         "follower_crashed",
+        "discovery_crashed",
         "other",
     }
 )
@@ -57,6 +59,16 @@ EVENTS_IN = Tally("agents_streamer_events_received_total", "Events read from str
 BYTES_IN = Tally("agents_streamer_received_bytes_total", "Bytes read from streams")
 EVENTS_OUT = Tally("agents_streamer_events_published_total", "Events handed to the sink")
 BYTES_OUT = Tally("agents_streamer_published_bytes_total", "Event bytes handed to the sink")
+RESTARTING = Gauge(
+    "agents_streamer_followers_restarting",
+    "Sessions whose follower crashed, waiting to be restarted",
+    registry=REGISTRY,
+)
+RESTARTS = Counter(
+    "agents_streamer_follower_restarts_total",
+    "Crashed followers started again",
+    registry=REGISTRY,
+)
 SKIPPED = Counter(
     "agents_streamer_events_skipped_total",
     "Events not published, by reason",

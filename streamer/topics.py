@@ -3,6 +3,5 @@
 SESSION_EVENTS = "agents.session-events"
 SESSION_DELTAS = "agents.session-deltas"
 CHECKPOINTS = "agents.streamer.checkpoints"
-SESSIONS = "agents.sessions"
 APPROVALS = "agents.approvals"
 DEAD_LETTER = "agents.dead-letter"

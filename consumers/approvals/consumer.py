@@ -33,6 +33,7 @@ from consumers.approvals.model import (
     SESSION_GONE,
     SHADOW,
     TERMINAL,
+    WITHDRAWN,
     Entry,
     is_gated,
     new_entry,
@@ -62,7 +63,6 @@ class ApprovalConsumer(Consumer):
     def __init__(self, settings: ApprovalSettings | None = None, policy: Policy | None = None):
         self.settings = settings or ApprovalSettings()
         self.policy = policy
-        self.requires_action: dict[str, set[str]] = {}  # session -> ids it waits for
         self._sessions: OrderedDict[str, tuple[str | None, dict[str, str]] | None] = OrderedDict()
         self._api = ApiClient(self.settings)
         self._notifier = Notifier(self.settings.webhook_url)
@@ -167,7 +167,7 @@ class ApprovalConsumer(Consumer):
         elif record.type == "user.tool_confirmation":
             await self._on_confirmation(record)
         elif record.type == "session.status_idle":
-            self._on_idle(record)
+            await self._on_idle(record)
         elif record.type in _ENDED:
             await self._on_session_ended(record)
 
@@ -261,17 +261,29 @@ class ApprovalConsumer(Consumer):
         metrics.OUTCOMES.labels(outcome).inc()
         await audit.publish(stored, outcome)
 
-    def _on_idle(self, record: EventRecord) -> None:
-        stop = record.data.get("stop_reason")
-        ids = stop.get("event_ids") if isinstance(stop, dict) else None
-        if isinstance(stop, dict) and stop.get("type") == "requires_action" and ids:
-            self.requires_action[record.session_id] = {i for i in ids if isinstance(i, str)}
-        else:
-            self.requires_action.pop(record.session_id, None)
+    async def _on_idle(self, record: EventRecord) -> None:
+        """Withdraw the session's escalations it no longer waits for (spec §6.2, §7.5).
+
+        The session-level idle lists every id it waits on (`requires_action.event_ids`); any
+        other stop reason means it waits on none (an interrupt closes pending calls, then
+        `end_turn`). Answering such an escalation later could only be refused. A thread's own
+        idle is `session.thread_status_idle`, which this does not read.
+        """
+        waiting = _waiting_ids(record.data.get("stop_reason"))
+        state = self.state
+        for entry in list(state.entries()):
+            if entry.session_id != record.session_id or entry.status != ESCALATED:
+                continue
+            if entry.tool_use_id in waiting:
+                continue
+            stored = await state.put(entry.with_(status=WITHDRAWN, decided_at=time.time()))
+            metrics.OUTCOMES.labels(WITHDRAWN).inc()
+            await self.parts.audit.publish(stored, WITHDRAWN)
+            log.info("approval_withdrawn", tool_use_id=entry.tool_use_id,
+                     session_id=entry.session_id)  # fmt: skip
 
     async def _on_session_ended(self, record: EventRecord) -> None:
         state = self.state
-        self.requires_action.pop(record.session_id, None)
         self._sessions.pop(record.session_id, None)
         for entry in list(state.entries()):
             if entry.session_id == record.session_id and entry.status == ESCALATED:
@@ -296,6 +308,15 @@ class _Parts:
     audit: AuditLog
     answerer: Answerer
     resolver: Resolver
+
+
+def _waiting_ids(stop: object) -> frozenset[str]:
+    """The ids a `session.status_idle` stop reason says the session waits on (none unless
+    `requires_action`)."""
+    if not isinstance(stop, dict) or stop.get("type") != "requires_action":
+        return frozenset()
+    ids = stop.get("event_ids")
+    return frozenset(i for i in ids if isinstance(i, str)) if isinstance(ids, list) else frozenset()
 
 
 def _session_facts(body: dict[str, Any]) -> tuple[str | None, dict[str, str]]:

@@ -11,7 +11,8 @@ DECISIONS = Counter(
 )
 OUTCOMES = Counter(
     "agents_approvals_outcomes",
-    "What became of answers: answered, answered_elsewhere, session_gone, refused, shadow.",
+    "What became of answers: answered, answered_elsewhere, session_gone, refused, shadow,"
+    " withdrawn.",
     ["outcome"],
 )
 PROBLEMS = Counter(

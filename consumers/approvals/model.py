@@ -24,7 +24,8 @@ ANSWERED_ELSEWHERE = "answered_elsewhere"  # someone else answered it first
 SESSION_GONE = "session_gone"  # deleted, archived or terminated
 REFUSED = "refused"  # the API refused the answer (not pending any more, invalid)
 SHADOW = "shadow"  # shadow mode: evaluated and recorded, never answered
-TERMINAL = frozenset({ANSWERED, ANSWERED_ELSEWHERE, SESSION_GONE, REFUSED, SHADOW})
+WITHDRAWN = "withdrawn"  # escalated, but the session no longer waits for it (e.g. interrupted)
+TERMINAL = frozenset({ANSWERED, ANSWERED_ELSEWHERE, SESSION_GONE, REFUSED, SHADOW, WITHDRAWN})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,13 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
-from streamer.api.errors import ApiConnectionError, ApiStatusError
+from streamer.api.errors import ApiBodyError, ApiConnectionError, ApiStatusError
 from streamer.resource import AsyncResource
 
 BETA = "managed-agents-2026-04-01"
 API_VERSION = "2023-06-01"
 LIVE_STATUSES = ("running", "idle", "rescheduling")
+DELTA_TYPES = ("agent.message", "agent.thinking")  # the previews a stream offers (spec §3.3)
 
 Params = list[tuple[str, str]]
 
@@ -34,8 +35,11 @@ class ApiClient(AsyncResource):
         *,
         request_timeout_secs: float = 60.0,
         connect_timeout_secs: float = 10.0,
+        event_deltas: Sequence[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Opt-in previews (`agent.message`, `agent.thinking`) for every stream (spec §3.3).
+        self._deltas: Params = [("event_deltas[]", kind) for kind in event_deltas]
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout_secs, sock_connect=connect_timeout_secs
@@ -82,9 +86,12 @@ class ApiClient(AsyncResource):
                     raise _status_error("GET", path, response, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiConnectionError(f"GET {path} failed: {type(exc).__name__}") from None
-        result = orjson.loads(body)
+        try:
+            result = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiBodyError(f"GET {path} returned a body that is not JSON") from None
         if not isinstance(result, dict):
-            raise ApiConnectionError(f"GET {path} returned a non-object body")
+            raise ApiBodyError(f"GET {path} returned a non-object body")
         return result
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
@@ -128,7 +135,10 @@ class ApiClient(AsyncResource):
         headers = {**self._headers(), "accept": "text/event-stream"}
         try:
             response = await self._session().get(
-                self.base_url + path, headers=headers, timeout=self._stream_timeout
+                self.base_url + path,
+                params=self._deltas,
+                headers=headers,
+                timeout=self._stream_timeout,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiConnectionError(f"GET {path} failed: {type(exc).__name__}") from None

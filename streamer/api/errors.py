@@ -29,6 +29,12 @@ class ApiConnectionError(ApiError):
     reason = "connection"
 
 
+class ApiBodyError(ApiError):
+    """A success status with a body that is not the JSON object the API sends (a proxy's page)."""
+
+    reason = "bad_body"
+
+
 class ApiStatusError(ApiError):
     """The API answered with an error status."""
 

@@ -50,6 +50,11 @@ class EventBuffer:
         """Value bytes currently buffered."""
         return self._bytes
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a `put` is waiting for room (the backpressure is on)."""
+        return not self._room.is_set()
+
     def oldest_at(self) -> float | None:
         """`time.monotonic()` when the oldest buffered item arrived (or, after a partial `take`,
         when that happened); None when empty."""

@@ -36,7 +36,6 @@ class KafkaSettings(BaseSettings):
     events_topic: str = topics.SESSION_EVENTS
     deltas_topic: str = topics.SESSION_DELTAS
     checkpoints_topic: str = topics.CHECKPOINTS
-    sessions_topic: str = topics.SESSIONS
     approvals_topic: str = topics.APPROVALS
     dead_letter_topic: str = topics.DEAD_LETTER
 

@@ -1,7 +1,9 @@
 """How the sink behaves: delivery mode, batching, bounds, topic layout.
 
-Environment names are `STREAMER_SINK_*` (e.g. `STREAMER_SINK_COMMIT_INTERVAL_MS=50`); the API base
-URL that names the records' `ce_source` is the ecosystem's `ANTHROPIC_BASE_URL`.
+Environment names are `STREAMER_SINK_*` (e.g. `STREAMER_SINK_COMMIT_INTERVAL_MS=50`). In a
+streamer process this is the `sink` branch of `StreamerSettings`, and the API base URL that names
+the records' `ce_source` is the process's own `base_url` (`StreamerSettings.sink_settings`);
+standing alone it reads the ecosystem's `ANTHROPIC_BASE_URL`.
 """
 
 from __future__ import annotations

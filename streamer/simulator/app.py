@@ -53,7 +53,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if request.path.startswith("/v1/"):
             _check_auth(request, core)
             _check_beta(request)
-            _maybe_fault(request, core)
+            bad_body = _maybe_fault(request, core)
+            if bad_body is not None:
+                return bad_body
             _check_rate(request, core)
         return await handler(request)
     except ApiError as error:
@@ -99,11 +101,20 @@ def _check_beta(request: web.Request) -> None:
         raise ApiError(404, "Not found (this route needs the anthropic-beta header)", "not_found")
 
 
-def _maybe_fault(request: web.Request, core: Core) -> None:
+def _maybe_fault(request: web.Request, core: Core) -> web.Response | None:
+    """Raise the injected HTTP error, or return the injected bad 200 answer, if one is due."""
     route = request.match_info.route.name or "all"
     spec = core.faults.take_http(request.match_info.get("session_id"), route)
-    if spec is None or spec.http_status is None:
-        return
+    if spec is None:
+        return None
+    if spec.bad_body == "not_json":
+        return web.Response(
+            text="<html><body>upstream busy</body></html>", content_type="text/html"
+        )
+    if spec.bad_body == "bad_items":
+        return web.json_response({"data": [42], "next_page": None, "prev_page": None})
+    if spec.http_status is None:
+        return None
     headers: dict[str, str] = {}
     if spec.retry_after_secs is not None:
         headers["retry-after"] = f"{spec.retry_after_secs:g}"

@@ -23,6 +23,8 @@ HTTP_SCOPES = (
     "stream",
 )
 
+BAD_BODIES = frozenset({None, "not_json", "bad_items"})
+
 
 @dataclass(slots=True)
 class FaultSpec:
@@ -43,6 +45,15 @@ class FaultSpec:
     invalid_utf8_every: int = 0
     drop_live: bool = False
     webhook_bad_signature: bool = False
+    # Answer the next `http_count` requests in scope with 200 and a body the API never sends:
+    # "not_json" (an HTML page, as a misbehaving proxy would) or "bad_items" (JSON whose `data`
+    # holds something that is not an object).
+    bad_body: str | None = None
+    # The API's quirks (spec §1.3, §8), which the simulator's own stamps and ids never show:
+    # persist events in runs of `stamp_ties` sharing one `processed_at`, and give events of
+    # `empty_id_types` (e.g. `user.interrupt`) an empty `id`.
+    stamp_ties: int = 0
+    empty_id_types: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultSpec:
@@ -53,6 +64,8 @@ class FaultSpec:
         spec = cls(**raw)
         if spec.http_scope not in HTTP_SCOPES:
             raise ValueError(f"http_scope must be one of {HTTP_SCOPES}")
+        if spec.bad_body not in BAD_BODIES:
+            raise ValueError(f"bad_body must be one of {sorted(map(str, BAD_BODIES))} or null")
         return spec
 
     def has_stream_faults(self) -> bool:
@@ -98,9 +111,10 @@ class Faults:
         return self.spec_for(session_id).drop_live
 
     def take_http(self, session_id: str | None, scope: str) -> FaultSpec | None:
-        """The spec to answer this request with an error, consuming one of its count."""
+        """The spec to answer this request with an error (or a bad body), consuming one of its
+        count."""
         spec = self.spec_for(session_id)
-        if spec.http_status is None or spec.http_count <= 0:
+        if (spec.http_status is None and spec.bad_body is None) or spec.http_count <= 0:
             return None
         if spec.http_scope not in ("all", scope):
             return None

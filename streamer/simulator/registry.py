@@ -46,6 +46,7 @@ class Registry:
         self.listeners: list[Listener] = []
         self.resource_listeners: list[ResourceListener] = []
         self.persisted = 0
+        self._tie_runs: dict[str, int] = {}  # session id -> events persisted at its last stamp
 
     def add(self, session: SimSession) -> None:
         self.sessions[session.id] = session
@@ -59,10 +60,13 @@ class Registry:
 
     def persist(self, session: SimSession, event: dict[str, Any]) -> dict[str, Any]:
         """Stamp, append to history, record as ground truth, stream live (unless faulted)."""
+        quirks = self.faults.spec_for(session.id)
+        if event.get("type") in quirks.empty_id_types:
+            event["id"] = ""
         if event.get("id") is None:  # an explicit "" is kept: the API's empty-id interrupt quirk
             event["id"] = self.ids.new("sevt_")
         if not event.get("processed_at"):
-            event["processed_at"] = self.clock.stamp()
+            event["processed_at"] = self._stamp(session, quirks.stamp_ties)
         body = compact_json(event)
         stored = StoredEvent(event["id"], str(event.get("type")), event["processed_at"], body)
         session.log.append(stored)
@@ -73,6 +77,18 @@ class Registry:
         for listener in self.listeners:
             listener(session, event)
         return event
+
+    def _stamp(self, session: SimSession, ties: int) -> str:
+        """A fresh stamp, or (`ties` > 1) the session's last one until `ties` events share it."""
+        if ties <= 1:
+            return self.clock.stamp()
+        events = session.log.events
+        run = self._tie_runs.get(session.id, 0)
+        if events and run < ties:
+            self._tie_runs[session.id] = run + 1
+            return events[-1].processed_at
+        self._tie_runs[session.id] = 1
+        return self.clock.stamp()
 
     def announce(self, session: SimSession, event: dict[str, Any]) -> None:
         """Stream without persisting: the queued echo of a client event (`processed_at: null`)."""

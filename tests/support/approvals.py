@@ -40,7 +40,6 @@ def loop_kafka(bootstrap: str) -> KafkaSettings:
         approvals_topic=unique_name("approvals"),
         dead_letter_topic=unique_name("dlq"),
         checkpoints_topic=unique_name("checkpoints"),
-        sessions_topic=unique_name("sessions"),
     )
 
 

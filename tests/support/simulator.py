@@ -11,6 +11,7 @@ import anthropic
 import pytest
 
 from streamer.simulator import Simulator, SimulatorConfig
+from tests.support.waiting import until
 
 # Fast enough that a whole coding turn takes tens of milliseconds, slow enough to stay ordered.
 TEST_SPEED = 200.0
@@ -43,15 +44,6 @@ async def http(simulator: Simulator) -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-async def wait_until(condition: Callable[[], bool], limit_secs: float = 20.0) -> None:
-    """Poll `condition` until true; fail the test after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + limit_secs
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 def truth_types(simulator: Simulator, session_id: str) -> list[str]:
     return [row["type"] for row in simulator.ground_truth(session_id)]
 
@@ -64,7 +56,7 @@ async def wait_for_requires_action(simulator: Simulator, session_id: str) -> lis
         events = session.log.events
         return bool(events) and b'"requires_action"' in events[-1].body
 
-    await wait_until(blocked)
+    await until(blocked)
     return session.waiting_ids()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from consumers.settings import RunnerSettings
 from streamer.kafka.config import KafkaSettings
 from tests.support.events import event, produce
 from tests.support.kafka import unique_name
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
@@ -67,12 +68,6 @@ async def running(runner: Runner) -> AsyncIterator[asyncio.Task[None]]:
             await task
 
 
-async def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 - polls state another task changes
-            await asyncio.sleep(0.05)
-
-
 async def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
     reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await reader.start()
@@ -95,10 +90,10 @@ async def test_unfinished_record_is_redelivered_after_stop(kafka: KafkaSettings)
     stuck = Recorder(failing={events[1]["id"]})
     settings = RunnerSettings(max_attempts=1_000, retry_initial_ms=10, retry_max_ms=20)
     async with running(Runner(stuck, kafka, settings, group_id=group)):
-        await wait_for(lambda: stuck.attempts.get(events[1]["id"], 0) >= 2)
+        await until(lambda: stuck.attempts.get(events[1]["id"], 0) >= 2)
     second = Recorder()
     async with running(Runner(second, kafka, SETTINGS, group_id=group)):
-        await wait_for(lambda: len(second.handled) >= 2)
+        await until(lambda: len(second.handled) >= 2)
     assert [events[1]["id"], events[2]["id"]] == second.handled
 
 
@@ -109,7 +104,7 @@ async def test_record_that_keeps_failing_goes_to_dead_letters(kafka: KafkaSettin
     await produce(kafka.bootstrap_servers, kafka.events_topic, records, partition=0)
     recorder = Recorder(failing={events[0]["id"]})
     async with running(Runner(recorder, kafka, SETTINGS, group_id=unique_name("group"))):
-        await wait_for(lambda: recorder.handled == [events[1]["id"]])
+        await until(lambda: recorder.handled == [events[1]["id"]])
     [dead] = await read_all(kafka.bootstrap_servers, kafka.dead_letter_topic, 1)
     headers = {key: value.decode() for key, value in dead.headers}
     expected = {"dlq_error_kind": "transient", "dlq_consumer": "recorder",
@@ -129,7 +124,7 @@ async def test_record_that_is_not_an_event_goes_to_dead_letters(kafka: KafkaSett
     )
     recorder = Recorder()
     async with running(Runner(recorder, kafka, SETTINGS, group_id=unique_name("group"))):
-        await wait_for(lambda: recorder.handled == [good["id"]])
+        await until(lambda: recorder.handled == [good["id"]])
     [dead] = await read_all(kafka.bootstrap_servers, kafka.dead_letter_topic, 1)
     headers = dict(dead.headers)
     assert (b"bad_record", b"\xff not json") == (headers["dlq_error_kind"], dead.value)
@@ -154,9 +149,11 @@ async def test_revoked_partitions_are_committed_so_nothing_is_handled_twice(
     first, second = Recorder(delay_s=0.02), Recorder()
     settings = RunnerSettings(max_batch_records=1_000)
     async with running(Runner(first, kafka, settings, group_id=group)):
-        await wait_for(lambda: len(first.handled) >= 10)
+        await until(lambda: len(first.handled) >= 10)
         async with running(Runner(second, kafka, settings, group_id=group)):
-            await wait_for(lambda: len(first.handled) + len(second.handled) >= len(events), 120)
+            await until(
+                lambda: len(first.handled) + len(second.handled) >= len(events), timeout_secs=120
+            )
     handled = first.handled + second.handled
     assert (sorted(e["id"] for _, e in events), 1.0) == (
         sorted(handled),
@@ -193,7 +190,7 @@ async def test_parallel_keys_run_sessions_concurrently_each_in_order(kafka: Kafk
     await produce(kafka.bootstrap_servers, kafka.events_topic, records, partition=0)
     consumer = Rendezvous()
     async with running(Runner(consumer, kafka, SETTINGS, group_id=unique_name("group"))):
-        await wait_for(lambda: len(consumer.handled) == 5)
+        await until(lambda: len(consumer.handled) == 5)
     per_session = {s: [i for k, i in consumer.handled if k == s] for s in ("sesn_a", "sesn_b")}
     assert ({"sesn_a": [e["id"] for e in a], "sesn_b": [e["id"] for e in b]}, "sesn_b") == (
         per_session,
@@ -241,12 +238,12 @@ async def test_consumer_that_owns_offsets_resumes_from_its_store(kafka: KafkaSet
     group = unique_name("group")
     tally = Tally(store)
     async with running(Runner(tally, kafka, SETTINGS, group_id=group)):
-        await wait_for(lambda: store.get(0) == (3, 3))
+        await until(lambda: store.get(0) == (3, 3))
     store[0] = (1, 1)  # the store says only offset 0 is in: 1 and 2 must be handled again
     await produce(kafka.bootstrap_servers, kafka.events_topic, first[:1], partition=0)
     again = Tally(store)
     async with running(Runner(again, kafka, SETTINGS, group_id=group)):
-        await wait_for(lambda: store.get(0) == (4, 4))
+        await until(lambda: store.get(0) == (4, 4))
     assert (4, 4) == store[0]
 
 
@@ -258,5 +255,5 @@ async def test_failed_commit_rewinds_to_the_durable_state(kafka: KafkaSettings) 
     tally.fail_commits = 2
     await produce(kafka.bootstrap_servers, kafka.events_topic, records, partition=0)
     async with running(Runner(tally, kafka, SETTINGS, group_id=unique_name("group"))):
-        await wait_for(lambda: store.get(0) == (5, 5))
+        await until(lambda: store.get(0) == (5, 5))
     assert ((5, 5), 0) == (store[0], tally.fail_commits)

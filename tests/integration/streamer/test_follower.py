@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from streamer.api import ApiClient
+from streamer.config import load_settings
 from streamer.events import Checkpoint
 from streamer.follower import Follower, FollowerFatalError
 from streamer.simulator import Simulator
@@ -209,3 +210,21 @@ async def test_slow_sink_stops_reading_and_nothing_is_lost_when_it_recovers(
         published = await _matches_truth(simulator, sink, session_id)
 
     assert (5, _truth(simulator, session_id)) == (held, published)
+
+
+async def test_reconcile_secs_from_the_settings_recovers_a_dropped_live_stream(
+    simulator: Simulator, client: ApiClient
+) -> None:
+    """`--reconcile-secs` (a StreamerSettings field) makes the follower page history on a
+    healthy-looking stream: events the server never streams still arrive, in order."""
+    settings = load_settings(
+        reconcile_secs=0.5, stream_read_timeout_secs=30.0, reconnect_initial_secs=0.05
+    ).follower_settings()
+    sink = InMemorySink()
+    session_id = await simulator.create_session()
+    simulator.faults.set({"drop_live": True}, session_id=session_id)
+    async with following(client, sink, session_id, settings=settings):
+        await inject_burst(simulator, session_id, count=20, per_second=200)
+        published = await _matches_truth(simulator, sink, session_id)
+
+    assert _truth(simulator, session_id) == published

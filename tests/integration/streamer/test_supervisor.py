@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from streamer.api import ApiClient
@@ -18,6 +19,7 @@ from streamer.sink import InMemorySink
 from streamer.supervisor import Supervisor
 from streamer.webhooks import WebhookVerifier, sign
 from tests.integration.streamer.conftest import FAST
+from tests.support.flow import inject_burst
 from tests.support.waiting import settled
 
 SECRET = SecretStr("whsec_" + base64.b64encode(b"s" * 32).decode())
@@ -202,3 +204,80 @@ async def test_simulator_webhooks_attach_sessions(unused_tcp_port: int) -> None:
         )
 
     assert _truth(sim, session_ids) == published
+
+
+def _count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_discovery_survives_a_200_whose_body_is_not_json(
+    simulator: Simulator, client: ApiClient
+) -> None:
+    """Three session lists answered with an HTML page: counted as failed passes, and discovery
+    carries on to follow the session once the API answers properly."""
+    before = _count("agents_streamer_errors_total", kind="discovery_failed")
+    simulator.faults.set({"bad_body": "not_json", "http_count": 3, "http_scope": "list"})
+    session_id = await simulator.create_session()
+    sink = InMemorySink()
+    async with Supervisor(client, sink, FAST, discovery_interval_secs=0.1) as supervisor:
+        published = await settled(
+            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+        )
+        ready = supervisor.ready
+    failed = _count("agents_streamer_errors_total", kind="discovery_failed") - before
+
+    assert (_truth(simulator, [session_id]), True, 3.0) == (published, ready, failed)
+
+
+async def test_a_discovery_pass_that_crashes_turns_readiness_red_until_one_succeeds(
+    simulator: Simulator, client: ApiClient
+) -> None:
+    """Session lists whose items are not objects crash the pass: counted, logged, readiness red,
+    retried with backoff; once the API answers properly, ready again and the session followed."""
+    before = _count("agents_streamer_errors_total", kind="discovery_crashed")
+    simulator.faults.set({"bad_body": "bad_items", "http_count": 10_000, "http_scope": "list"})
+    session_id = await simulator.create_session()
+    sink = InMemorySink()
+    async with Supervisor(client, sink, FAST, discovery_interval_secs=0.1) as supervisor:
+        crashed = await settled(
+            lambda: _count("agents_streamer_errors_total", kind="discovery_crashed") - before,
+            done=lambda n: n >= 2,
+            stable_secs=0.0,
+        )
+        red = supervisor.ready
+        simulator.faults.clear()
+        await settled(lambda: supervisor.ready, done=bool, stable_secs=0.0)
+        published = await settled(
+            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+        )
+
+    assert (True, False, _truth(simulator, [session_id])) == (crashed >= 2, red, published)
+
+
+async def test_a_crashed_follower_is_restarted_from_what_it_published(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """A follower that crashes (its sink raised) is counted, restarted after a backoff, and picks
+    up where it was: the sink ends with the ground truth, nothing lost or doubled."""
+    supervisor, sink = supervised
+    crashes = _count("agents_streamer_errors_total", kind="follower_crashed")
+    restarts = _count("agents_streamer_follower_restarts_total")
+    session_id = await simulator.create_session()
+    supervisor.follow(session_id)
+    await settled(lambda: len(sink.events), done=bool, stable_secs=0.0)
+    sink.fail_next(1)
+    await inject_burst(simulator, session_id, count=30, per_second=300)
+    published = await settled(
+        lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+    )
+    counted = (
+        _count("agents_streamer_errors_total", kind="follower_crashed") - crashes,
+        _count("agents_streamer_follower_restarts_total") - restarts,
+        _count("agents_streamer_followers_restarting"),
+    )
+
+    assert (_truth(simulator, [session_id]), {session_id: 1}, (1.0, 1.0, 0.0)) == (
+        published,
+        supervisor.crashes,
+        counted,
+    )

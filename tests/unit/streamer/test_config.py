@@ -49,3 +49,11 @@ def test_discovery_is_the_default_without_session_ids() -> None:
         load_settings(session_ids=("sesn_1",)).discovery_enabled,
         load_settings(session_ids=("sesn_1",), discover=True).discovery_enabled,
     )
+
+
+def test_reconcile_secs_reaches_the_follower_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STREAMER_RECONCILE_SECS is a setting, and the followers are built with it; off by default."""
+    off = load_settings().follower_settings().reconcile_secs
+    monkeypatch.setenv("STREAMER_RECONCILE_SECS", "2.5")
+
+    assert (None, 2.5) == (off, load_settings().follower_settings().reconcile_secs)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from streamer.cli import build_parser
+from streamer.run import _overrides
 
 
 def test_run_without_api_key_against_the_real_api_is_a_usage_error() -> None:
@@ -30,3 +31,10 @@ def test_run_flags_become_setting_overrides() -> None:
     )
 
     assert (["sesn_a", "sesn_b"], False, 0) == (args.session_ids, args.discover, args.http_port)
+
+
+def test_reconcile_secs_flag_is_a_setting_override() -> None:
+    """--reconcile-secs reaches the settings overrides of `streamer run`."""
+    args = build_parser().parse_args(["run", "--reconcile-secs", "3"])
+
+    assert 3.0 == _overrides(args)["reconcile_secs"]

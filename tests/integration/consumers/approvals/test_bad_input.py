@@ -19,6 +19,7 @@ from consumers.approvals.model import ESCALATED, REFUSED, SESSION_GONE, SHADOW
 from consumers.approvals.policy import Policy
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.approvals import BETA, Loop, confirmations, gated, history, loop_kafka, streamer
+from tests.support.waiting import settled, until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -38,20 +39,14 @@ async def simulator() -> AsyncIterator[Simulator]:
         yield sim
 
 
-async def wait_for(condition: Any, timeout_s: float = 90.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 - polls state other tasks change
-            await asyncio.sleep(0.1)
-
-
 async def blocked(sim: Simulator, session_id: str) -> None:
     """Wait until the session waits for an answer (its last event asks for action)."""
-    async with asyncio.timeout(60):
-        while True:
-            events = await history(sim.base_url, session_id)
-            if events and b"requires_action" in orjson.dumps(events[-1]):
-                return
-            await asyncio.sleep(0.1)
+
+    async def asks() -> bool:
+        events = await history(sim.base_url, session_id)
+        return bool(events) and b"requires_action" in orjson.dumps(events[-1])
+
+    await until(asks, interval_secs=0.1)
 
 
 def count(metric: Any, label: str) -> float:
@@ -99,7 +94,7 @@ async def test_bad_inputs_are_recorded_once_and_the_bot_keeps_going(
                 ids = [*odd, gone_use]
                 return {i: (e.status if (e := state.get(i)) else None) for i in ids}
 
-            await wait_for(lambda: None not in statuses().values() and
+            await until(lambda: None not in statuses().values() and
                            statuses()[[*odd][-1]] == REFUSED)  # fmt: skip
             events = await history(simulator.base_url, live)
         finally:
@@ -124,7 +119,7 @@ async def test_shadow_mode_audits_without_answering(
         bot = await loop.start_bot(shadow=True)
         try:
             state = bot.runner.consumer.state  # type: ignore[attr-defined]
-            await wait_for(lambda: all((e := state.get(u)) and e.status == SHADOW for u in uses))
+            await until(lambda: all((e := state.get(u)) and e.status == SHADOW for u in uses))
         finally:
             await loop.stop_bots()
     audit = await read_audit(loop.kafka.bootstrap_servers, loop.kafka.approvals_topic, len(uses))
@@ -179,13 +174,17 @@ async def test_transient_api_errors_are_retried_without_doubling(
     async with streamer(simulator.base_url, loop.kafka, [session]):
         await loop.start_bot(escalation_timeout_secs=0.5)
         try:
-            async with asyncio.timeout(90):
-                while True:
-                    events = await history(simulator.base_url, session)
-                    uses = gated(events)
-                    if uses and set(confirmations(events)) >= {u["id"] for u in uses}:
-                        break
-                    await asyncio.sleep(0.2)
+
+            def all_confirmed(events: list[dict[str, Any]]) -> bool:
+                uses = gated(events)
+                return bool(uses) and set(confirmations(events)) >= {u["id"] for u in uses}
+
+            events = await settled(
+                lambda: history(simulator.base_url, session),
+                done=all_confirmed,
+                timeout_secs=90,
+                interval_secs=0.2,
+            )
         finally:
             await loop.stop_bots()
     assert ({1}, True) == (

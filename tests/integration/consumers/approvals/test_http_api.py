@@ -16,6 +16,7 @@ from aiohttp import web
 from consumers.approvals.policy import Policy
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.approvals import Loop, loop_kafka, streamer
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -64,9 +65,7 @@ async def test_escalation_notifies_and_the_api_refuses_bad_decisions(
     async with streamer(simulator.base_url, loop.kafka, [session]):
         bot = await loop.start_bot(webhook_url=hook_url)
         try:
-            async with asyncio.timeout(60):
-                while not received:  # noqa: ASYNC110 - the receiver runs in this loop
-                    await asyncio.sleep(0.1)
+            await until(lambda: received)
             async with aiohttp.ClientSession(base_url=bot.url) as http:
                 async with http.get("/approvals") as response:
                     tool_use_id = (await response.json())["data"][0]["tool_use_id"]

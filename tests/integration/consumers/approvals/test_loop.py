@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from consumers.approvals.policy import Policy
 from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.approvals import (
+    BETA,
     Loop,
     answers,
     confirmations,
@@ -29,6 +30,7 @@ from tests.support.approvals import (
     loop_kafka,
     streamer,
 )
+from tests.support.waiting import settled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -66,23 +68,6 @@ async def sessions(sim: Simulator, count: int) -> list[str]:
 
 async def all_history(sim: Simulator, ids: list[str]) -> list[dict[str, Any]]:
     return [event for sid in ids for event in await history(sim.base_url, sid)]
-
-
-async def until(
-    read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], timeout_s: float = 90.0
-) -> Any:
-    """Poll an async `read()` until `done(value)` held for two reads a second apart."""
-    value: Any = None
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = await read()
-            if done(value):
-                await asyncio.sleep(1.0)
-                again = await read()
-                if again == value:
-                    return value
-                value = again
-            await asyncio.sleep(0.2)
 
 
 async def listed(url: str, status: str = "escalated") -> list[dict[str, Any]]:
@@ -123,7 +108,12 @@ async def test_policy_allows_denies_and_escalates(
                 return {use["id"]: given.get(use["id"], "escalated" if use["id"] in escalated
                                              else None) for use in gated(events)}  # fmt: skip
 
-            actual = await until(outcome, lambda o: bool(o) and None not in o.values())
+            actual = await settled(
+                outcome,
+                done=lambda o: bool(o) and None not in o.values(),
+                timeout_secs=90,
+                interval_secs=0.2,
+            )
             events = await all_history(simulator, ids)
         finally:
             await loop.stop_bots()
@@ -142,7 +132,9 @@ async def test_a_human_decision_through_the_cli_reaches_the_session(
     async with streamer(simulator.base_url, loop.kafka, ids):
         bot = await loop.start_bot()
         try:
-            pending = await until(lambda: listed(bot.url), bool)
+            pending = await settled(
+                lambda: listed(bot.url), done=bool, timeout_secs=90, interval_secs=0.2
+            )
             _code, shown = await cli("--url", bot.url, "list")
             first = shown["data"][0]["tool_use_id"]
             code, decided = await cli("--url", bot.url, "allow", first, "--by", "alice",
@@ -151,7 +143,9 @@ async def test_a_human_decision_through_the_cli_reaches_the_session(
             async def answer() -> Any:
                 return answers(await history(simulator.base_url, ids[0])).get(first)
 
-            answered = await until(answer, lambda a: a is not None)
+            answered = await settled(
+                answer, done=lambda a: a is not None, timeout_secs=90, interval_secs=0.2
+            )
             _code, after = await cli("--url", bot.url, "show", first)
         finally:
             await loop.stop_bots()
@@ -177,10 +171,65 @@ async def test_timeout_denies_with_the_configured_message(
             async def first_answers() -> dict[str, Any]:
                 return answers(await history(simulator.base_url, ids[0]))
 
-            given = await until(first_answers, bool)
+            given = await settled(first_answers, done=bool, timeout_secs=90, interval_secs=0.2)
         finally:
             await loop.stop_bots()
     assert {("deny", "Too late.")} == set(given.values())
+
+
+async def interrupt(base_url: str, session_id: str) -> None:
+    """Send the session a `user.interrupt` through the API."""
+    body = {"events": [{"type": "user.interrupt"}]}
+    path = f"/v1/sessions/{session_id}/events"
+    async with (
+        aiohttp.ClientSession(base_url=base_url, headers=BETA) as http,
+        http.post(path, json=body) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+async def late_allow(url: str, tool_use_id: str) -> int:
+    """A reviewer's allow through the bot's HTTP API; its status code."""
+    body = {"decision": "allow", "by": "carol"}
+    path = f"{url}/approvals/{tool_use_id}/decision"
+    async with aiohttp.ClientSession() as http, http.post(path, json=body) as response:
+        return response.status
+
+
+async def test_an_escalation_the_session_no_longer_waits_for_is_withdrawn(
+    simulator: Simulator, kafka_bootstrap: str
+) -> None:
+    """Interrupted while it waits for a person, the session ends the turn (`end_turn`, not
+    `requires_action`): its escalations are withdrawn, and a late reviewer cannot answer them."""
+    ids = await sessions(simulator, 1)
+    loop = Loop(simulator.base_url, loop_kafka(kafka_bootstrap), Policy.from_text(ASK_ALL))
+    async with streamer(simulator.base_url, loop.kafka, ids):
+        bot = await loop.start_bot()
+        try:
+            pending = await settled(
+                lambda: listed(bot.url), done=bool, timeout_secs=90, interval_secs=0.2
+            )
+            pending_ids = sorted(e["tool_use_id"] for e in pending)
+            await interrupt(simulator.base_url, ids[0])
+
+            async def withdrawn_ids() -> list[str]:
+                return sorted(e["tool_use_id"] for e in await listed(bot.url, "withdrawn"))
+
+            withdrawn = await settled(
+                withdrawn_ids,
+                done=lambda w: set(pending_ids) <= set(w),
+                timeout_secs=90,
+                interval_secs=0.2,
+            )
+            late = [await late_allow(bot.url, i) for i in pending_ids]
+            given = answers(await history(simulator.base_url, ids[0]))
+        finally:
+            await loop.stop_bots()
+    assert (pending_ids, [409] * len(pending_ids), set()) == (
+        [i for i in withdrawn if i in pending_ids],
+        late,
+        set(pending_ids) & set(given),
+    )
 
 
 async def test_two_replicas_never_double_answer(simulator: Simulator, kafka_bootstrap: str) -> None:
@@ -191,13 +240,28 @@ async def test_two_replicas_never_double_answer(simulator: Simulator, kafka_boot
     await create_topic(loop.kafka, loop.kafka.events_topic, 4)
     async with streamer(simulator.base_url, loop.kafka, ids):
         first = await loop.start_bot(escalation_timeout_secs=1.0)
-        await until(lambda: all_history(simulator, ids), lambda e: len(confirmations(e)) >= 3)
+        await settled(
+            lambda: all_history(simulator, ids),
+            done=lambda e: len(confirmations(e)) >= 3,
+            timeout_secs=90,
+            interval_secs=0.2,
+        )
         await loop.start_bot(escalation_timeout_secs=1.0)
-        await until(lambda: all_history(simulator, ids), lambda e: len(confirmations(e)) >= 8)
+        await settled(
+            lambda: all_history(simulator, ids),
+            done=lambda e: len(confirmations(e)) >= 8,
+            timeout_secs=90,
+            interval_secs=0.2,
+        )
         loop.bots.remove(first)
         await first.stop()
         try:
-            events = await until(lambda: all_history(simulator, ids), every_gated_answered)
+            events = await settled(
+                lambda: all_history(simulator, ids),
+                done=every_gated_answered,
+                timeout_secs=90,
+                interval_secs=0.2,
+            )
         finally:
             await loop.stop_bots()
     assert {1} == set(confirmations(events).values())
@@ -244,18 +308,33 @@ async def test_kill_9_loses_no_escalation_and_doubles_no_answer(
     async with streamer(simulator.base_url, loop.kafka, ids):
         bot = await start_bot_process(loop, policy, port, tmp_path / "bot.log")
         try:
-            before = await until(lambda: listed_or_empty(url), lambda e: len(e) >= 2, 120)
+            before = await settled(
+                lambda: listed_or_empty(url),
+                done=lambda e: len(e) >= 2,
+                timeout_secs=120,
+                interval_secs=0.2,
+            )
             bot.send_signal(signal.SIGKILL)
             await bot.wait()
             bot = await start_bot_process(loop, policy, port, tmp_path / "bot.log")
-            after = await until(lambda: listed_or_empty(url), lambda e: len(e) >= len(before), 120)
+            after = await settled(
+                lambda: listed_or_empty(url),
+                done=lambda e: len(e) >= len(before),
+                timeout_secs=120,
+                interval_secs=0.2,
+            )
 
             async def deny_listed_then_read() -> list[dict[str, Any]]:
                 for escalation in await listed_or_empty(url):
                     await cli("--url", url, "deny", escalation["tool_use_id"], "--by", "bob")
                 return await all_history(simulator, ids)
 
-            events = await until(deny_listed_then_read, every_gated_answered, 180)
+            events = await settled(
+                deny_listed_then_read,
+                done=every_gated_answered,
+                timeout_secs=180,
+                interval_secs=0.2,
+            )
         finally:
             if bot.returncode is None:
                 bot.send_signal(signal.SIGTERM)

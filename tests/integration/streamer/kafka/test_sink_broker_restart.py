@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from tests.integration.streamer.kafka.conftest import (
     sink_settings,
 )
 from tests.support.kafka import LocalKafka
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -86,12 +87,6 @@ async def _publish_all(sink: KafkaSink, count: int) -> None:
         await asyncio.sleep(0.005)  # a steady stream that lasts through the outage
 
 
-async def _wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 -- polls the sink's state; it has no event to await
-            await asyncio.sleep(0.05)
-
-
 def _aborted_transactions() -> float:
     value = REGISTRY.get_sample_value(
         "agents_streamer_sink_transactions_total", {"outcome": "aborted"}
@@ -112,7 +107,7 @@ async def test_broker_restart_mid_run_loses_and_doubles_nothing(
     async with KafkaSink(kafka, _outage_settings()) as sink:
         publisher = asyncio.create_task(_publish_all(sink, count))
         try:
-            await _wait_for(lambda: len(sink._book.committed) == len(SESSIONS))
+            await until(lambda: len(sink._book.committed) == len(SESSIONS))
             await broker.stop()
             await asyncio.sleep(outage_s)  # publishing continues into the buffer meanwhile
             await broker.start()
@@ -153,8 +148,8 @@ async def test_publish_blocks_and_memory_stays_bounded_while_the_broker_is_down(
         await broker.stop()
         publisher = asyncio.create_task(_publish_all(sink, 250))
         try:
-            await _wait_for(lambda: sink.pending >= 200)
-            await asyncio.sleep(1)  # time to overrun the bound, were it not enforced
+            # The publisher parked in a full buffer: nothing more can get in until it drains.
+            await until(lambda: sink.pending >= 200 and sink._buffer.waiting)
             blocked, pending = not publisher.done(), sink.pending
             await broker.start()
             await asyncio.wait_for(publisher, 180)

@@ -9,6 +9,7 @@ import pytest
 from streamer.events import SessionEvent
 from streamer.kafka.buffer import EventBuffer
 from streamer.kafka.errors import SinkFencedError
+from tests.support.waiting import until
 
 
 def _event(n: int, size: int = 10) -> SessionEvent:
@@ -16,12 +17,12 @@ def _event(n: int, size: int = 10) -> SessionEvent:
 
 
 async def test_put_waits_while_the_buffer_is_full() -> None:
-    """A third put into a two-item buffer waits until `take` makes room."""
+    """A third put into a two-item buffer parks (waits for room) until `take` makes room."""
     buffer = EventBuffer(max_items=2, max_bytes=1000)
     for n in range(2):
         await buffer.put(_event(n))
     blocked = asyncio.create_task(buffer.put(_event(2)))
-    await asyncio.sleep(0.05)
+    await until(lambda: buffer.waiting)
     waited = not blocked.done()
     taken = buffer.take(1)
     await asyncio.wait_for(blocked, 10)
@@ -34,7 +35,7 @@ async def test_byte_bound_blocks_put() -> None:
     buffer = EventBuffer(max_items=100, max_bytes=25)
     await buffer.put(_event(0, 20))
     blocked = asyncio.create_task(buffer.put(_event(1)))
-    await asyncio.sleep(0.05)
+    await until(lambda: buffer.waiting)
     waited = not blocked.done()
     buffer.take(1)
     await asyncio.wait_for(blocked, 10)
@@ -55,7 +56,7 @@ async def test_close_releases_waiting_puts_with_the_error() -> None:
     buffer = EventBuffer(max_items=1, max_bytes=1000)
     await buffer.put(_event(0))
     blocked = asyncio.create_task(buffer.put(_event(1)))
-    await asyncio.sleep(0.01)
+    await until(lambda: buffer.waiting)
     buffer.close(SinkFencedError("fenced"))
 
     with pytest.raises(SinkFencedError):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import anthropic
 import pytest
 
 from streamer.simulator import Simulator
-from tests.support.simulator import wait_for_requires_action, wait_until
+from tests.support.simulator import wait_for_requires_action
+from tests.support.waiting import settled, until
 
 
 def confirmation(tool_use_id: str, result: str, deny_message: str | None = None) -> dict:
@@ -25,12 +25,16 @@ async def history(sdk: anthropic.AsyncAnthropic, session_id: str) -> list:
 
 async def result_for(sdk: anthropic.AsyncAnthropic, session_id: str, tool_use_id: str) -> Any:
     """The agent.tool_result answering `tool_use_id`, once it is in history (20 s at most)."""
-    for _ in range(2000):
-        for event in await history(sdk, session_id):
-            if event.type == "agent.tool_result" and event.tool_use_id == tool_use_id:
-                return event
-        await asyncio.sleep(0.01)
-    raise AssertionError("no tool result")
+
+    async def found() -> Any:
+        events = await history(sdk, session_id)
+        return next((e for e in events if e.type == "agent.tool_result"
+                     and e.tool_use_id == tool_use_id), None)  # fmt: skip
+
+    event = await settled(found, done=lambda e: e is not None, timeout_secs=20, stable_secs=0)
+    if event is None:
+        raise AssertionError("no tool result")
+    return event
 
 
 async def test_requires_action_lists_the_asked_tool_uses(
@@ -88,9 +92,7 @@ async def test_partial_answer_re_emits_idle_with_the_rest(
 
     await sdk.beta.sessions.events.send(session_id, events=[confirmation(pending[0], "allow")])
 
-    await wait_until(
-        lambda: simulator.ground_truth(session_id)[-1]["type"] == "session.status_idle"
-    )
+    await until(lambda: simulator.ground_truth(session_id)[-1]["type"] == "session.status_idle")
     events = await history(sdk, session_id)
     assert pending[1:] == events[-1].stop_reason.event_ids
 

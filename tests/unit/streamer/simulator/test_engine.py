@@ -16,8 +16,8 @@ from tests.support.simulator import (
     ALLOW_ALL,
     answer_everything,
     wait_for_requires_action,
-    wait_until,
 )
+from tests.support.waiting import until
 
 
 async def history(client: anthropic.AsyncAnthropic, session_id: str) -> list[Any]:
@@ -28,7 +28,7 @@ async def test_created_session_starts_with_the_users_message(simulator: Simulato
     """create_session starts the session: its first persisted event is a user.message."""
     session_id = await simulator.create_session()
 
-    await wait_until(lambda: len(simulator.ground_truth(session_id)) > 0)
+    await until(lambda: len(simulator.ground_truth(session_id)) > 0)
 
     assert "user.message" == simulator.ground_truth(session_id)[0]["type"]
 
@@ -66,7 +66,7 @@ async def test_interrupt_while_blocked_closes_pending_calls(
 
     await sdk.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
 
-    await wait_until(
+    await until(
         lambda: (
             simulator.session(session_id).status == "idle"
             and simulator.ground_truth(session_id)[-1]["type"] == "session.status_idle"
@@ -168,9 +168,7 @@ async def test_outcome_is_evaluated(simulator: Simulator, sdk: anthropic.AsyncAn
     )
     outcome_id = sent.data[0].outcome_id
 
-    await wait_until(
-        lambda: simulator.ground_truth(session.id)[-1]["type"] == "session.status_idle"
-    )
+    await until(lambda: simulator.ground_truth(session.id)[-1]["type"] == "session.status_idle")
     ends = [e for e in await history(sdk, session.id) if e.type == "span.outcome_evaluation_end"]
 
     assert {outcome_id} == {e.outcome_id for e in ends}
@@ -196,7 +194,7 @@ async def test_interrupt_while_running_ends_the_turn() -> None:
         anthropic.AsyncAnthropic(api_key="k", base_url=sim.base_url, max_retries=0) as sdk,
     ):
         session_id = await sim.create_session()
-        await wait_until(lambda: sim.session(session_id).status == "running")
+        await until(lambda: sim.session(session_id).status == "running")
         await sdk.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
 
         def types() -> list[str]:
@@ -209,7 +207,7 @@ async def test_interrupt_while_running_ends_the_turn() -> None:
                 and "session.status_idle" in seen[seen.index("user.interrupt") :]
             )
 
-        await wait_until(idle_after_interrupt)
+        await until(idle_after_interrupt)
         seen = types()
 
     assert ["user.interrupt", "session.usage", "session.status_idle"] == [
@@ -223,14 +221,14 @@ async def next_cross_posted(sim: Simulator, sdk: anthropic.AsyncAnthropic) -> tu
         session_id = await sim.create_session()
         session = sim.session(session_id)
         while not (session.autopilot_done and session.status in ("idle", "terminated")):
-            await wait_until(lambda s=session: bool(s.waiting_ids()) or s.autopilot_done)
+            await until(lambda s=session: bool(s.waiting_ids()) or s.autopilot_done)
             pending = [session.pending[i].event for i in session.waiting_ids()]
             crossed = [use for use in pending if use.get("session_thread_id")]
             if crossed:
                 return session_id, crossed[0]
             if pending:
                 await sdk.beta.sessions.events.send(session_id, events=answers_for(pending))
-                await wait_until(lambda s=session, p=pending: p[0]["id"] not in s.pending)
+                await until(lambda s=session, p=pending: p[0]["id"] not in s.pending)
     raise AssertionError("no subagent asked for approval")
 
 

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from streamer.simulator import Simulator, SimulatorConfig
-from tests.support.simulator import BETA_HEADERS, Frames, open_session, wait_until
+from tests.support.simulator import BETA_HEADERS, Frames, open_session
+from tests.support.waiting import until
 
 
 async def test_update_patches_metadata_and_emits_session_updated(
@@ -105,7 +106,7 @@ async def test_delete_while_running_is_rejected() -> None:
     """A running session cannot be deleted: 400 session_running, and it still exists."""
     async with Simulator(SimulatorConfig(speed=1.0)) as simulator:
         session_id = await simulator.create_session()
-        await wait_until(lambda: simulator.session(session_id).status == "running")
+        await until(lambda: simulator.session(session_id).status == "running")
         async with (
             aiohttp.ClientSession(simulator.base_url, headers=BETA_HEADERS) as http,
             http.delete(f"/v1/sessions/{session_id}") as response,
@@ -128,7 +129,7 @@ async def test_budget_pauses_the_session_until_raised(
     )
     message = {"type": "user.message", "content": [{"type": "text", "text": "go"}]}
     await sdk.beta.sessions.events.send(session.id, events=[message])  # type: ignore[list-item]
-    await wait_until(lambda: simulator.session(session.id).paused_at_budget)
+    await until(lambda: simulator.session(session.id).paused_at_budget)
 
     with pytest.raises(anthropic.BadRequestError) as refused:
         await sdk.beta.sessions.events.send(session.id, events=[message])  # type: ignore[list-item]

@@ -6,7 +6,7 @@ import anthropic
 import pytest
 
 from streamer.simulator import Simulator
-from tests.support.simulator import wait_until
+from tests.support.waiting import until
 
 
 async def test_create_returns_an_idle_session(sdk: anthropic.AsyncAnthropic) -> None:
@@ -115,7 +115,7 @@ async def test_initial_events_start_the_session(
         initial_events=[message],  # type: ignore[list-item]
     )
 
-    await wait_until(lambda: len(simulator.ground_truth(session.id)) > 1)
+    await until(lambda: len(simulator.ground_truth(session.id)) > 1)
 
     assert ["user.message", "session.status_running"] == [
         row["type"] for row in simulator.ground_truth(session.id)[:2]

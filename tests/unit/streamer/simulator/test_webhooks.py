@@ -11,7 +11,7 @@ import standardwebhooks
 from aiohttp import web
 
 from streamer.simulator import FaultSpec, Simulator, SimulatorConfig
-from tests.support.simulator import wait_until
+from tests.support.waiting import until
 
 
 @dataclass
@@ -56,7 +56,7 @@ async def hooked(receiver: Receiver) -> AsyncIterator[Simulator]:
 async def test_sdk_unwraps_the_signed_delivery(hooked: Simulator, receiver: Receiver) -> None:
     """The SDK's webhooks.unwrap verifies the first delivery: session.created for the session."""
     session_id = await hooked.create_session()
-    await wait_until(lambda: len(receiver.received) > 0)
+    await until(lambda: len(receiver.received) > 0)
     headers, body = receiver.received[0]
 
     client = anthropic.Anthropic(api_key="k", base_url=hooked.base_url)
@@ -78,7 +78,7 @@ async def test_requires_action_is_delivered(hooked: Simulator, receiver: Receive
             verifier.verify(body, headers)["data"]["type"] for headers, body in receiver.received
         ]
 
-    await wait_until(lambda: "session.requires_action" in delivered_types())
+    await until(lambda: "session.requires_action" in delivered_types())
 
 
 async def test_failed_delivery_is_retried_with_the_same_id(receiver: Receiver) -> None:
@@ -86,7 +86,7 @@ async def test_failed_delivery_is_retried_with_the_same_id(receiver: Receiver) -
     receiver.fail_first = 2
     async with Simulator(SimulatorConfig(speed=10_000.0, webhook_urls=(receiver.url,))) as sim:
         await sim.create_session(scenario="load")
-        await wait_until(lambda: len(receiver.received) >= 3)
+        await until(lambda: len(receiver.received) >= 3)
 
     ids = [headers["webhook-id"] for headers, _ in receiver.received[:3]]
     assert [ids[0]] * 3 == ids
@@ -98,7 +98,7 @@ async def test_bad_signature_fault_fails_verification(
     """With webhook_bad_signature set, deliveries do not verify."""
     hooked.faults.set(FaultSpec(webhook_bad_signature=True))
     await hooked.create_session()
-    await wait_until(lambda: len(receiver.received) > 0)
+    await until(lambda: len(receiver.received) > 0)
     headers, body = receiver.received[0]
 
     with pytest.raises(standardwebhooks.WebhookVerificationError):
