@@ -13,7 +13,9 @@ A consumer (in this repository or a third party's package) imports only from her
 The consumers that ship, each registered under the `agents_streamer.consumers` entry point group
 in `pyproject.toml` (and listed in `docs/CONSUMERS.md`):
 
-- `approvals` (`consumers/approvals/`): the approval bot.
+- `approvals` (`consumers/approvals/`): the approval bot and its approver web page.
+- `metrics` (`consumers/metrics/`): the fleet as Prometheus metrics, counted exactly once.
+- `archive` (`consumers/archive/`): every event exactly once in a Delta Lake table.
 """
 
 from consumers.base import Consumer, ConsumerContext, EventRecord, SeenIds
