@@ -20,6 +20,28 @@ def _orjson_dumps(event: Any, **_kwargs: Any) -> str:
     return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the moment of writing, never to a stream bound earlier.
+
+    Loggers outlive the stream they were configured with: pytest swaps and closes `sys.stderr`
+    around each test, a supervisor may redirect it. Binding `sys.stderr` at configure time makes
+    every later line fail with "I/O operation on closed file".
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stdlib handler, writing to the current `sys.stderr` (see `_CurrentStderr`)."""
+
+    def __init__(self) -> None:
+        super().__init__(_CurrentStderr())
+
+
 def configure_logging(level: str = "info", *, json: bool = True) -> None:
     """Configure structlog and the stdlib root logger (aiokafka and aiohttp log through it)."""
     numeric = logging.getLevelNamesMapping()[level.upper()]
@@ -41,10 +63,10 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
