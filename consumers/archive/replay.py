@@ -36,7 +36,7 @@ from streamer.kafka.records import RecordFormat
 
 log = structlog.get_logger(__name__)
 
-_COLUMNS = ["session_id", "event_id", "type", "thread_id", "agent_id", "raw",
+_COLUMNS = ["session_id", "event_id", "type", "thread_id", "agent_id", "agent_model", "raw",
             "kafka_topic", "kafka_partition", "kafka_offset"]  # fmt: skip
 _ORDER = "kafka_topic, kafka_partition, kafka_offset"
 DEFAULT_PARTITIONS = 12  # a missing target topic is created with as many as the events topic
@@ -220,6 +220,7 @@ def _event(row: dict[str, Any]) -> SessionEvent:
         raw=raw,
         thread_id=row["thread_id"] or None,
         agent_id=row["agent_id"] or None,
+        agent_model=row["agent_model"] or None,
     )
 
 

@@ -32,6 +32,7 @@ SCHEMA: Final = pa.schema(
         pa.field("processed_at", _TS),  # null: the event had none, or not RFC 3339
         pa.field("thread_id", pa.string()),
         pa.field("agent_id", pa.string()),
+        pa.field("agent_model", pa.string()),  # added later: see ADDED_COLUMNS
         pa.field("raw", pa.large_string(), nullable=False),
         pa.field("kafka_topic", pa.string(), nullable=False),
         pa.field("kafka_partition", pa.int32(), nullable=False),
@@ -53,6 +54,9 @@ SCHEMA: Final = pa.schema(
 )
 
 COLUMNS: Final = tuple(SCHEMA.names)
+# Columns added after the first release: a table an older writer created lacks them until our
+# first append (schema_mode="merge") adds them; readers see null for the older rows.
+ADDED_COLUMNS: Final = frozenset({"agent_model"})
 
 _TOOL_USES = frozenset({"agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use"})
 _TOOL_USE_REFS = {
@@ -146,6 +150,7 @@ def _row(record: EventRecord) -> tuple[tuple[Any, ...], list[str]]:
     headers = record.headers
     thread = headers.get("ce_threadid")
     agent = headers.get("ce_agentid")
+    model = headers.get("ce_agentmodel")
     typed = _typed(record.type, data) if record.type in _HAS_TYPED else _NO_TYPED
     return (
         record.session_id,
@@ -154,6 +159,7 @@ def _row(record: EventRecord) -> tuple[tuple[Any, ...], list[str]]:
         processed_at,
         (_text(thread) if thread else None) or _str(data.get("session_thread_id")),
         (_text(agent) or None) if agent else None,
+        (_text(model) or None) if model else None,
         raw,
         record.topic,
         record.partition,

@@ -21,7 +21,7 @@ from deltalake.exceptions import (
 )
 
 from consumers.archive.errors import ArchiveError
-from consumers.archive.schema import PARTITION_COLUMNS, SCHEMA
+from consumers.archive.schema import ADDED_COLUMNS, PARTITION_COLUMNS, SCHEMA
 
 
 def app_id(topic: str, partition: int) -> str:
@@ -93,10 +93,15 @@ class ArchiveTable:
 def _check_schema(table: DeltaTable) -> None:
     """Refuse to write when the table lost one of our columns or retyped it (someone changed it).
 
-    More columns are fine (a newer writer added them); string types count as one type.
+    More columns are fine (a newer writer added them), and so are missing columns this version
+    added (`ADDED_COLUMNS`: an older writer's table gains them on append); string types count as
+    one type.
     """
     found = {f.name: _kind(f.type) for f in pa.schema(table.schema().to_arrow())}
-    wrong = [f.name for f in SCHEMA if found.get(f.name) != _kind(f.type)]
+    missing_ok = ADDED_COLUMNS - found.keys()
+    wrong = [
+        f.name for f in SCHEMA if f.name not in missing_ok and found.get(f.name) != _kind(f.type)
+    ]
     if wrong:
         raise ArchiveError(
             f"the table's schema no longer has these columns as written: {', '.join(wrong)}",

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from deltalake import DeltaTable, write_deltalake
 
 from consumers.archive import metrics
+from consumers.archive.schema import ADDED_COLUMNS, PARTITION_COLUMNS, SCHEMA
 from streamer.kafka.config import KafkaSettings
 from tests.integration.consumers.archive.conftest import (
     PARTITIONS,
@@ -107,6 +108,22 @@ async def test_a_table_changed_incompatibly_holds_rows_until_it_is_restored(
         DeltaTable(uri).restore(good_version)
         await wait_for(lambda: count(uri) >= len(first) + len(second))
     assert {str(e["id"]): 1 for _, e in first + second} == dict(counts(rows(uri)))
+
+
+async def test_a_table_from_before_a_column_was_added_gains_it(
+    tmp_path: Path, kafka: KafkaSettings
+) -> None:
+    """A table an older writer created, without the columns added since (`ADDED_COLUMNS`), is
+    appended to: the new columns appear, null in the older rows, and nothing is refused."""
+    uri = str(tmp_path / "archive")
+    older = pa.schema([f for f in SCHEMA if f.name not in ADDED_COLUMNS])
+    DeltaTable.create(uri, older, partition_by=PARTITION_COLUMNS)
+    events = sessions_events(3, 4)
+    async with running(archive_settings(uri), kafka, unique_name("g")):
+        await produce(kafka.bootstrap_servers, kafka.events_topic, events)
+        await wait_for(lambda: count(uri) >= len(events))
+    assert ADDED_COLUMNS <= set(DeltaTable(uri).schema().to_arrow().names)  # type: ignore[union-attr]
+    assert {str(e["id"]): 1 for _, e in events} == dict(counts(rows(uri)))
 
 
 async def test_a_ten_megabyte_event_is_one_row(tmp_path: Path, kafka: KafkaSettings) -> None:
