@@ -64,7 +64,10 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger keeps the processors of its first use, so a later
+        # `structlog.testing.capture_logs()` (or a reconfiguration) would never see its lines.
+        # Log calls are per incident, not per event, so the lookup is cheap enough.
+        cache_logger_on_first_use=False,
     )
     handler = _StderrHandler()
     handler.setFormatter(
