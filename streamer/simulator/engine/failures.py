@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from streamer.simulator.engine.context import TurnContext, TurnEndedError
 from streamer.simulator.engine.lifecycle_events import terminate
-
-if TYPE_CHECKING:
-    from streamer.simulator.engine.turns import Turn
 
 MODEL_ERRORS = (
     "model_overloaded_error",
@@ -35,13 +33,11 @@ def error_object(kind: str, retry_status: str) -> dict[str, Any]:
     return error
 
 
-async def model_error(turn: Turn, start_id: str) -> str:
+async def model_error(turn: TurnContext, start_id: str) -> str:
     """A failed model request: retried (rescheduled), exhausted (idle) or terminal.
 
     Returns the id of the retried request's `span.model_request_start` when it is retried.
     """
-    from streamer.simulator.engine.turns import TurnEndedError  # noqa: PLC0415 - cycle
-
     kind = turn.rng.choice(MODEL_ERRORS + REPOSITORY_ERRORS)
     roll = turn.rng.random()
     retry_status = "retrying" if roll < 0.7 else "exhausted" if roll < 0.9 else "terminal"

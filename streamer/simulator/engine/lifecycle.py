@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamer.simulator import intake
+from streamer.simulator.engine.context import TurnShape
 from streamer.simulator.engine.lifecycle_events import terminate
 from streamer.simulator.engine.pacing import Pacer
-from streamer.simulator.engine.turns import Turn, TurnShape
+from streamer.simulator.engine.turns import Turn
 from streamer.simulator.registry import Registry
 from streamer.simulator.session import SimSession
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-if TYPE_CHECKING:
-    from streamer.simulator.engine.turns import Turn
+from streamer.simulator.engine.context import TurnContext, TurnEndedError
 
 
-async def evaluate(turn: Turn, outcome: dict[str, Any]) -> None:
-    """Grade the work; `needs_revision` sends the agent back to work, up to max_iterations."""
-    from streamer.simulator.engine.turns import TurnEndedError  # noqa: PLC0415 - cycle
+async def evaluate(
+    turn: TurnContext, outcome: dict[str, Any], *, revise: Callable[[], Awaitable[None]]
+) -> None:
+    """Grade the work; `needs_revision` sends the agent back to work (`revise`), up to
+    max_iterations."""
 
     outcome_id = outcome["outcome_id"]
     limit = int(outcome.get("max_iterations") or 3)
@@ -27,21 +29,21 @@ async def evaluate(turn: Turn, outcome: dict[str, Any]) -> None:
         if result != "needs_revision":
             return
         try:
-            await turn.work()
+            await revise()
         except TurnEndedError as ended:
             interrupted = ended.stop_reason == {"type": "end_turn"}
             await _end(turn, start["id"], ids, "interrupted" if interrupted else "failed", record)
             raise
 
 
-def _judge(turn: Turn, iteration: int, limit: int) -> str:
+def _judge(turn: TurnContext, iteration: int, limit: int) -> str:
     if turn.rng.random() < 0.6:
         return "satisfied"
     return "max_iterations_reached" if iteration == limit - 1 else "needs_revision"
 
 
 async def _end(
-    turn: Turn, start_id: str, ids: dict[str, Any], result: str, record: dict[str, Any]
+    turn: TurnContext, start_id: str, ids: dict[str, Any], result: str, record: dict[str, Any]
 ) -> None:
     usage = turn.model_usage()
     turn.session.usage.add(usage)

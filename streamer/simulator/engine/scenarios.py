@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from streamer.simulator.engine.context import TurnShape
 from streamer.simulator.engine.tools import BUILTIN_TOOLS
-from streamer.simulator.engine.turns import TurnShape
 
 SHAPES = {
     "coding": TurnShape(),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from streamer.simulator.engine.context import TurnContext
 from streamer.simulator.engine.tools import tool_input
 from streamer.simulator.session import SimThread
 from streamer.simulator.store import StoredEvent, compact_json, sse_frame
-
-if TYPE_CHECKING:
-    from streamer.simulator.engine.turns import Turn
 
 AGENT_NAME = "reviewer"
 
@@ -17,12 +15,12 @@ AGENT_NAME = "reviewer"
 class SubagentWork:
     """One delegation to a subagent thread within a tool round."""
 
-    def __init__(self, turn: Turn, thread: SimThread) -> None:
+    def __init__(self, turn: TurnContext, thread: SimThread) -> None:
         self.turn = turn
         self.thread = thread
 
     @classmethod
-    async def start(cls, turn: Turn) -> SubagentWork:
+    async def start(cls, turn: TurnContext) -> SubagentWork:
         session, ids = turn.session, turn.registry.ids
         thread = next((t for t in session.threads.values() if t.status != "terminated"), None)
         if thread is None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from streamer.simulator.engine.agents import resolve_mcp_policy, resolve_policy
+from streamer.simulator.engine.context import TurnContext, TurnEndedError
 from streamer.simulator.engine.threads import SubagentWork
 from streamer.simulator.engine.tools import tool_input, tool_output
-from streamer.simulator.engine.turns import Turn, TurnEndedError
 from streamer.simulator.session import Pending
 
 INTERRUPTED_TEXT = "Tool execution was interrupted before completion. Please retry."
@@ -29,7 +29,7 @@ KINDS = ("builtin", "mcp", "custom", "thread")
 class ToolRound:
     """The tool uses after one model request, and waiting for whatever they need."""
 
-    def __init__(self, turn: Turn) -> None:
+    def __init__(self, turn: TurnContext) -> None:
         self.turn = turn
         self.session = turn.session
         self.subagent: SubagentWork | None = None
