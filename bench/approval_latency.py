@@ -31,11 +31,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
+from simulator import Simulator, SimulatorConfig
+from simulator.session import Pending
 from streamer.config import StreamerSettings
 from streamer.kafka.config import KafkaSettings
 from streamer.service import Service
-from streamer.simulator import Simulator, SimulatorConfig
-from streamer.simulator.session import Pending
 
 ROOT = Path(__file__).resolve().parents[1]
 BETA = {"anthropic-beta": "managed-agents-2026-04-01", "x-api-key": "bench"}

@@ -35,8 +35,8 @@ from consumers.archive.config import ArchiveSettings
 from consumers.archive.consumer import ArchiveConsumer
 from consumers.base import ConsumerContext, EventRecord
 from consumers.runner import Runner
+from simulator import Simulator, SimulatorConfig
 from streamer.kafka.config import KafkaSettings
-from streamer.simulator import Simulator, SimulatorConfig
 
 PARTITIONS = 4
 BATCH = 500

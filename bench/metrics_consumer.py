@@ -49,8 +49,8 @@ from consumers.metrics.vocab import (
 )
 from consumers.runner import Runner
 from consumers.settings import RunnerSettings
+from simulator import Simulator, SimulatorConfig
 from streamer.kafka.config import KafkaSettings
-from streamer.simulator import Simulator, SimulatorConfig
 
 MODEL = b"claude-sonnet-4-6"
 

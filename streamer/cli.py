@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
     "archive": ("consumers.archive.cli", "Query, replay, transcribe and upkeep the event archive."),
     "demo": ("streamer.demo", "Local Kafka + simulator + streamer, shown live until Ctrl-C"),
-    "simulate": ("streamer.simulator.cli", "Serve a simulated Managed Agents API (load, faults)."),
+    "simulate": ("simulator.cli", "Serve a simulated Managed Agents API (dev tooling)."),
     "policy": (
         "consumers.approvals.policy.cli",
         "Check an approval policy file or try a call on it",
@@ -37,7 +37,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen subcommand; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "ignores_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0
@@ -63,8 +65,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Subcommands that live in the source checkout only (the simulator is not in the wheel or the
+# production image): elsewhere they are listed, and say so when run, instead of breaking `--help`.
+DEV_ONLY = frozenset({"simulator.cli"})
+
+
 def _load(module_name: str) -> ModuleType:
-    return importlib.import_module(module_name)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if module_name not in DEV_ONLY or exc.name != module_name.split(".", maxsplit=1)[0]:
+            raise
+        return _dev_only(module_name)
+
+
+def _dev_only(module_name: str) -> ModuleType:
+    """A stand-in subcommand that explains where the real one lives and exits 2."""
+    module = ModuleType(module_name)
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.set_defaults(ignores_arguments=True)  # whatever follows, the answer is the same
+
+    package = module_name.split(".", maxsplit=1)[0]
+
+    def run(_args: argparse.Namespace) -> int:
+        print(  # noqa: T201
+            f"streamer: this command needs the `{package}` package, which ships"
+            " only in a source checkout (pip install -e '.[dev]' there) or the Docker image's"
+            " `simulator` target",
+            file=sys.stderr,
+        )
+        return 2
+
+    module.add_arguments = add_arguments  # type: ignore[attr-defined]
+    module.run = run  # type: ignore[attr-defined]
+    return module
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -52,11 +53,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from streamer.logs import configure_logging  # noqa: PLC0415 - keep `streamer --help` light
 
+    missing = _missing_checkout_parts()
+    if missing:
+        print(  # noqa: T201
+            f"streamer demo: dev tooling that runs from a source checkout ({missing} not found);"
+            " clone the repository and run `make demo` there",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging("warning")
     # The demo subscribes to agents.approvals before the bot's first decision creates it; aiokafka
     # reports that as an error every metadata refresh. Nothing else of aiokafka's matters here.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     return asyncio.run(_demo(args))
+
+
+def _missing_checkout_parts() -> str:
+    """What of the source checkout the demo needs is absent (empty: all there)."""
+    if not KAFKA_LOCAL.exists() and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return str(KAFKA_LOCAL.relative_to(ROOT))
+    if importlib.util.find_spec("simulator") is None and not os.environ.get("ANTHROPIC_API_KEY"):
+        return "the `simulator` package"
+    return ""
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -106,7 +124,7 @@ async def _api(args: argparse.Namespace) -> AsyncIterator[str]:
     if os.environ.get("ANTHROPIC_API_KEY"):
         yield os.environ.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
         return
-    from streamer.simulator import Simulator, SimulatorConfig  # noqa: PLC0415
+    from simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
     config = SimulatorConfig(
         scenario=args.scenario, sessions=args.sessions, speed=args.speed, user_turns=1000, seed=1

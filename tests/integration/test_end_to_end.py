@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from simulator import Simulator, SimulatorConfig
+from simulator.engine.lifecycle_events import terminate
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator, SimulatorConfig
-from streamer.simulator.engine.lifecycle_events import terminate
 from tests.support.flow import injecting
 from tests.support.kafka import LocalKafka, unique_name
 from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session

@@ -30,8 +30,16 @@ def _run(*command: str | Path, cwd: Path = ROOT) -> str:
     return result.stdout
 
 
+def _said(stderr: str) -> str:
+    """ "source checkout" when the message names it, else the whole stderr (for the failure)."""
+    return (
+        "source checkout" if "source checkout" in stderr and "Traceback" not in stderr else stderr
+    )
+
+
 def test_wheel_ships_both_packages_and_installs_the_command(tmp_path: Path) -> None:
-    """The wheel holds `streamer` and `consumers`; installed alone it runs `streamer --version`."""
+    """The wheel holds `streamer` and `consumers`, not the simulator; installed alone it runs
+    `streamer --version`, and the dev-only commands say where they live (exit 2)."""
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", ROOT)
     wheel = next((tmp_path / "dist").glob("agents_streamer-*.whl"))
     top_levels = {name.split("/", 1)[0] for name in zipfile.ZipFile(wheel).namelist()}
@@ -41,4 +49,13 @@ def test_wheel_ships_both_packages_and_installs_the_command(tmp_path: Path) -> N
     _run(bin_dir / "pip", "install", "-q", "-c", ROOT / "constraints.txt", wheel)
 
     assert {"streamer", "consumers"} <= top_levels
+    assert "simulator" not in top_levels  # dev tooling: not in the wheel or the production image
     assert f"streamer {__version__}\n" == _run(bin_dir / "streamer", "--version")
+    assert "simulate" in _run(bin_dir / "streamer", "--help")
+    for command in (["simulate", "--port", "8000"], ["demo"]):
+        outside = subprocess.run(
+            [str(bin_dir / "streamer"), *command],
+            capture_output=True, text=True, check=False, cwd=tmp_path, timeout=60,
+            env={"PATH": str(bin_dir)},
+        )  # fmt: skip
+        assert (2, "source checkout") == (outside.returncode, _said(outside.stderr)), outside

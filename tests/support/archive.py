@@ -23,11 +23,11 @@ from deltalake import write_deltalake
 
 from consumers.archive.schema import PARTITION_COLUMNS, records_to_table
 from consumers.base import EventRecord
+from simulator import Simulator, SimulatorConfig
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.kafka import unique_name
 from tests.support.truth import truth_by_session
 from tests.support.waiting import settled

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
-from streamer.simulator import Simulator
+from simulator import Simulator
 
 
 @contextlib.asynccontextmanager

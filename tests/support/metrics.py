@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.simulator import Simulator
+from simulator import Simulator
 
 TOKEN_FIELDS = {
     "input": "input_tokens",

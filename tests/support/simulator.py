@@ -10,7 +10,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.waiting import until
 
 # Fast enough that a whole coding turn takes tens of milliseconds, slow enough to stay ordered.

@@ -21,8 +21,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamer.simulator import Simulator, SimulatorConfig
-from streamer.simulator.engine.lifecycle_events import terminate
+from simulator import Simulator, SimulatorConfig
+from simulator.engine.lifecycle_events import terminate
 from tests.support.processes import Pipeline
 from tests.support.prometheus import PromClient, system_tool
 from tests.support.promql import ROOT, RULE_FILES, Expression, shipped_expressions

@@ -20,7 +20,7 @@ from anthropic.types.beta.sessions.beta_managed_agents_stream_session_events imp
 )
 from pydantic import BaseModel
 
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.simulator import BETA_HEADERS
 
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
+from simulator import Simulator
 from streamer.api import ApiClient
 from streamer.events import Checkpoint
 from streamer.follower import Follower, FollowerSettings
-from streamer.simulator import Simulator
 from streamer.sink import InMemorySink
 
 # Short timeouts so that faults are recovered from quickly; nothing asserts on timing.

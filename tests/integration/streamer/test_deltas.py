@@ -14,11 +14,11 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from simulator import Simulator
 from streamer.config import StreamerSettings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator
 from tests.support.kafka import unique_name
 from tests.support.simulator import BETA_HEADERS
 from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session

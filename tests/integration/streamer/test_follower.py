@@ -9,11 +9,11 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from simulator import Simulator
 from streamer.api import ApiClient
 from streamer.config import load_settings
 from streamer.events import Checkpoint
 from streamer.follower import Follower, FollowerFatalError
-from streamer.simulator import Simulator
 from streamer.sink import InMemorySink
 from tests.integration.streamer.conftest import FAST, following
 from tests.support.flow import inject_burst
@@ -147,7 +147,7 @@ async def test_unknown_session_is_fatal(simulator: Simulator, client: ApiClient)
 
 async def test_rejected_api_key_is_fatal() -> None:
     """A 401 ends the follower with FollowerFatalError, and the key is nowhere in it."""
-    from streamer.simulator import SimulatorConfig
+    from simulator import SimulatorConfig
 
     config = SimulatorConfig(speed=200.0, api_key=SecretStr("sk-right"))
     async with Simulator(config) as sim, ApiClient(sim.base_url, SecretStr("sk-wrong")) as api:

@@ -14,12 +14,12 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from simulator import Simulator
 from streamer.api import ApiClient
 from streamer.config import StreamerSettings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator
 from streamer.sink import InMemorySink
 from tests.integration.streamer.conftest import FAST, following
 from tests.support.flow import inject_burst

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from simulator import Simulator
 from streamer.api import ApiClient
 from streamer.http import HttpServer
-from streamer.simulator import Simulator
 from streamer.sink import InMemorySink
 from streamer.supervisor import Supervisor
 from streamer.webhooks import WebhookVerifier, sign
@@ -187,7 +187,7 @@ async def test_no_metric_carries_a_session_id(
 
 async def test_simulator_webhooks_attach_sessions(unused_tcp_port: int) -> None:
     """Signed webhooks delivered by the simulator make the streamer follow new sessions."""
-    from streamer.simulator import SimulatorConfig
+    from simulator import SimulatorConfig
 
     url = f"http://127.0.0.1:{unused_tcp_port}/webhooks"
     config = SimulatorConfig(speed=200.0, webhook_urls=(url,), webhook_secret=SECRET)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from consumers.approvals import metrics
 from consumers.approvals.model import ESCALATED, REFUSED, SESSION_GONE, SHADOW
 from consumers.approvals.policy import Policy
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.approvals import BETA, Loop, confirmations, gated, history, loop_kafka, streamer
 from tests.support.waiting import settled, until
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from consumers.approvals.policy import Policy
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.approvals import Loop, loop_kafka, streamer
 from tests.support.waiting import until
 

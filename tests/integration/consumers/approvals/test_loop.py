@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from consumers.approvals.policy import Policy
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.approvals import (
     BETA,
     Loop,

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from consumers.approvals.policy import Policy
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.approvals import (
     BETA,
     Bot,

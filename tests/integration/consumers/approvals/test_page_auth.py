@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from consumers.approvals.policy import Policy
-from streamer.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.support.approvals import Bot, Loop, create_topic, loop_kafka, streamer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

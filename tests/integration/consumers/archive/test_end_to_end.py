@@ -23,11 +23,11 @@ import orjson
 import pytest
 from deltalake import DeltaTable
 
+from simulator import Simulator, SimulatorConfig
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator, SimulatorConfig
 from tests.integration.consumers.archive.conftest import count, rows, wait_for
 from tests.support.events import event, produce
 from tests.support.flow import injecting

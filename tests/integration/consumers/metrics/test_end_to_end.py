@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from simulator import Simulator, SimulatorConfig
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.kafka import unique_name
 from tests.support.metrics import Samples, partition_values, scrape, token_truth, tokens_by_type
 from tests.support.waiting import settled

@@ -19,8 +19,8 @@ import orjson
 import pytest
 
 from consumers.approvals.policy import Policy
+from simulator import Simulator, SimulatorConfig
 from streamer.cli import main
-from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.approvals import Bot, Loop, loop_kafka, streamer
 from tests.support.archive import read_records, write_table
 from tests.support.truth import truth_by_session
