@@ -85,7 +85,10 @@ async def test_no_backfill_follows_only_live_and_new_sessions(
         await supervisor.discover()
         seen = supervisor.followed | set(supervisor.ended)
 
-    assert ({old_live, new_ended}, False) == (seen & {old_live, new_ended}, old_ended in seen)
+    assert (frozenset({old_live, new_ended}), False) == (
+        seen & {old_live, new_ended},
+        old_ended in seen,
+    )
 
 
 async def test_the_boundary_is_acted_on_once_and_the_watermark_moves(
