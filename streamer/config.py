@@ -55,6 +55,7 @@ class StreamerSettings(BaseSettings):
     request_timeout_secs: float = 60.0
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_token: SecretStr | None = None  # bearer token for admin calls (`POST /follow`)
     webhook_path: str = "/webhooks"
     webhook_secret: SecretStr | None = Field(
         default=None,

@@ -76,6 +76,7 @@ class Service:
             port=settings.http_port,
             webhook_path=settings.webhook_path,
             verifier=verifier,
+            token=settings.http_token,
             ready=lambda: self.supervisor.ready and not self.failed,
         )
         self._started = False
