@@ -14,9 +14,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamer.discovery import DiscoverySettings
 from streamer.follower import FollowerSettings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
@@ -39,6 +40,11 @@ class StreamerSettings(BaseSettings):
     session_ids: tuple[str, ...] = ()
     discover: bool | None = None  # default: discover when no session ids are given
     discovery_interval_secs: float = 30.0
+    # First start only (no watermark in Kafka yet): also follow sessions created this long ago,
+    # ended ones included. A duration: `1h`, `30m`, `90s`, or seconds; `0` = from now on.
+    discovery_backfill: float = Field(default=3600.0, ge=0)
+    # How long a found session without committed events may hold the watermark back.
+    discovery_hold_secs: float = Field(default=3600.0, gt=0)
     stream_read_timeout_secs: float = 60.0
     reconnect_initial_secs: float = 0.5
     reconnect_max_secs: float = 10.0
@@ -49,6 +55,7 @@ class StreamerSettings(BaseSettings):
     request_timeout_secs: float = 60.0
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_token: SecretStr | None = None  # bearer token for admin calls (`POST /follow`)
     webhook_path: str = "/webhooks"
     webhook_secret: SecretStr | None = Field(
         default=None,
@@ -62,9 +69,21 @@ class StreamerSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)  # delivery mode: `sink.mode`
 
+    @field_validator("discovery_backfill", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
     @property
     def discovery_enabled(self) -> bool:
         return self.discover if self.discover is not None else not self.session_ids
+
+    def discovery_settings(self) -> DiscoverySettings:
+        return DiscoverySettings(
+            interval_secs=self.discovery_interval_secs,
+            backfill_secs=self.discovery_backfill,
+            hold_secs=self.discovery_hold_secs,
+        )
 
     def follower_settings(self) -> FollowerSettings:
         return FollowerSettings(
@@ -79,6 +98,20 @@ class StreamerSettings(BaseSettings):
     def sink_settings(self) -> SinkSettings:
         """The sink's branch, its records' `ce_source` naming the API this process follows."""
         return self.sink.model_copy(update={"api_base_url": self.base_url})
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `90`, `90s`, `30m`, `1h` or `2d`; raises ValueError otherwise."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:])
+    number = value[:-1] if unit is not None else value
+    try:
+        return float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (e.g. 1h, 30m, 90s, 0)") from None
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> StreamerSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ import orjson
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import SecretStr
 
 from streamer import telemetry
 from streamer.resource import AsyncResource
@@ -34,8 +36,11 @@ class HttpServer(AsyncResource):
         webhook_path: str = "/webhooks",
         verifier: WebhookVerifier | None = None,
         ready: Callable[[], bool] | None = None,
+        token: SecretStr | None = None,
     ) -> None:
+        """With `token`, admin calls (`POST /follow`) need `Authorization: Bearer <token>`."""
         self._supervisor = supervisor
+        self._token = token.get_secret_value().encode() if token is not None else None
         self._host = host
         self._port = port
         self._verifier = verifier
@@ -80,6 +85,10 @@ class HttpServer(AsyncResource):
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     async def _follow(self, request: web.Request) -> web.Response:
+        if not bearer_ok(request, self._token):
+            response = _problem(401, "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="streamer"'
+            return response
         try:
             body = orjson.loads(await request.read())
             session_id = body["session_id"]
@@ -118,6 +127,14 @@ class HttpServer(AsyncResource):
         valid = isinstance(session_id, str) and _SESSION_ID.match(session_id)
         if valid and kind not in _NOT_FOLLOWABLE:
             self._supervisor.follow(session_id)
+
+
+def bearer_ok(request: web.Request, token: bytes | None) -> bool:
+    """True when no token is configured, or the request carries it (constant-time compare)."""
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)
 
 
 def _problem(status: int, detail: str) -> web.Response:

@@ -1,9 +1,9 @@
 """`Service`: the parts of one streamer process wired together, started and stopped in order.
 
-Start: Kafka sink (loads checkpoints) → API client → supervisor (followers, discovery) → HTTP.
-Stop, within `shutdown_timeout_secs`: HTTP → supervisor (followers cancelled) → sink (flush and
-commit what they published) → client. Exactly-once holds whatever the stop interrupts: the sink
-commits events and checkpoints together.
+Start: Kafka sink (loads checkpoints) → discovery watermark store → API client → supervisor
+(followers, discovery) → HTTP. Stop, within `shutdown_timeout_secs`: HTTP → supervisor (followers
+cancelled) → sink (flush and commit what they published) → watermark store → client.
+Exactly-once holds whatever the stop interrupts: the sink commits events and checkpoints together.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import structlog
 from streamer.api import ApiClient
 from streamer.api.client import DELTA_TYPES
 from streamer.config import StreamerSettings
+from streamer.discovery.kafka_store import KafkaWatermarks
 from streamer.http import HttpServer
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
@@ -50,9 +51,19 @@ class Service:
             request_timeout_secs=settings.request_timeout_secs,
             event_deltas=DELTA_TYPES if sink_settings.deltas_enabled else (),
         )
-        interval = settings.discovery_interval_secs if settings.discovery_enabled else None
+        discovery = settings.discovery_settings() if settings.discovery_enabled else None
+        # The watermark is per API followed: its base URL is the record's key.
+        self.watermarks = (
+            KafkaWatermarks(settings.kafka, sink_settings, key=settings.base_url)
+            if discovery is not None
+            else None
+        )
         self.supervisor = Supervisor(
-            self.client, self.sink, settings.follower_settings(), discovery_interval_secs=interval
+            self.client,
+            self.sink,
+            settings.follower_settings(),
+            discovery=discovery,
+            watermarks=self.watermarks,
         )
         verifier = (
             WebhookVerifier(settings.webhook_secret, settings.webhook_tolerance_secs)
@@ -65,12 +76,15 @@ class Service:
             port=settings.http_port,
             webhook_path=settings.webhook_path,
             verifier=verifier,
+            token=settings.http_token,
             ready=lambda: self.supervisor.ready and not self.failed,
         )
         self._started = False
 
     async def start(self) -> None:
         await self.sink.start()
+        if self.watermarks is not None:
+            await self.watermarks.start()
         await self.client.start()
         await self.supervisor.start(self.settings.session_ids)
         await self.http.start()
@@ -89,6 +103,8 @@ class Service:
         except TimeoutError:
             log.warning("shutdown_timeout", deadline_secs=self.settings.shutdown_timeout_secs)
         finally:
+            if self.watermarks is not None:
+                await self.watermarks.stop()
             await self.client.stop()
             log.info("streamer_stopped")
 

@@ -28,6 +28,10 @@ class Sink(Protocol):
         """The last committed resume point of every session the sink has seen."""
         ...
 
+    def checkpoint(self, session_id: str) -> Checkpoint | None:
+        """The last committed resume point of one session, or None (none committed yet)."""
+        ...
+
     async def publish(self, event: SessionEvent) -> None:
         """Accept one event; returns when it is buffered (not necessarily committed)."""
         ...
@@ -60,6 +64,9 @@ class InMemorySink:
 
     async def checkpoints(self) -> Mapping[str, Checkpoint]:
         return dict(self._checkpoints)
+
+    def checkpoint(self, session_id: str) -> Checkpoint | None:
+        return self._checkpoints.get(session_id)
 
     def fail_next(self, count: int) -> None:
         """Make the next `count` publishes raise `RuntimeError` (a bug downstream; crash tests)."""

@@ -1,15 +1,15 @@
 """The `Supervisor` owns one follower task per followed session.
 
-Sessions come from explicit ids, the `follow` admin call, webhooks, and discovery (polling
-`GET /v1/sessions` for live statuses at an interval; with discovery, every session with an
-unfinished checkpoint is resumed too, as it may have ended while no one was following). One
-session's failure never touches another: each follower is its own task, its end is recorded
-(finished or fatal) and nothing else is affected. A follower that crashes (any other exception) is
-counted, logged and started again after a backoff, from what it had published
-(`agents_streamer_followers_restarting`, `agents_streamer_follower_restarts_total`). Discovery is
-owned the same way: a pass that fails unexpectedly is counted and logged, readiness turns red, and
-the next pass follows after a backoff. Sessions whose checkpoint says they finished are not
-followed again.
+Sessions come from explicit ids, the `follow` admin call, webhooks, and discovery
+(`streamer.discovery`: every session created since a watermark kept in Kafka, whatever its status,
+then the live ones; with discovery, every session with an unfinished checkpoint is resumed too, as
+it may have ended while no one was following). One session's failure never touches another: each
+follower is its own task, its end is recorded (finished or fatal) and nothing else is affected. A
+follower that crashes (any other exception) is counted, logged and started again after a backoff,
+from what it had published (`agents_streamer_followers_restarting`,
+`agents_streamer_follower_restarts_total`). Discovery is owned the same way: a pass that fails
+unexpectedly is counted and logged, readiness turns red, and the next pass follows after a
+backoff. Sessions whose checkpoint says they finished are not followed again.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from collections.abc import Iterable
 import structlog
 
 from streamer import telemetry
-from streamer.api import ApiClient, ApiError
+from streamer.api import ApiClient
+from streamer.discovery import Discovery, DiscoverySettings, InMemoryWatermarks, WatermarkStore
 from streamer.events import Checkpoint
 from streamer.follower import (
     Follower,
     FollowerFatalError,
     FollowerSettings,
-    agent_id_of,
-    agent_model_of,
 )
 from streamer.resource import AsyncResource
 from streamer.sink import Sink
@@ -45,11 +44,21 @@ class Supervisor(AsyncResource):
         settings: FollowerSettings,
         *,
         discovery_interval_secs: float | None = None,
+        discovery: DiscoverySettings | None = None,
+        watermarks: WatermarkStore | None = None,
     ) -> None:
+        """Discovery runs when `discovery` (or just its interval) is given; its watermark lives
+        in `watermarks` (default: in memory, so every start is a first start)."""
         self._client = client
         self._sink = sink
         self._settings = settings
-        self._discovery_interval = discovery_interval_secs
+        if discovery is None and discovery_interval_secs is not None:
+            discovery = DiscoverySettings(interval_secs=discovery_interval_secs)
+        self._discovery_interval = discovery.interval_secs if discovery is not None else None
+        self._discoverer: Discovery | None = None
+        if discovery is not None:
+            store = watermarks or InMemoryWatermarks()
+            self._discoverer = Discovery(client, store, self.follow, self.secured, discovery)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
         self.ended: dict[str, str] = {}  # session id -> "finished" | "fatal:<reason>"
@@ -196,15 +205,14 @@ class Supervisor(AsyncResource):
             await asyncio.sleep(self._discovery_interval)
 
     async def discover(self) -> int:
-        """One discovery pass over every live session; returns how many new ones it followed."""
-        started = 0
-        try:
-            async for session in self._client.list_sessions():
-                session_id = session.get("id")
-                if isinstance(session_id, str) and session_id:
-                    started += self.follow(
-                        session_id, agent_id_of(session), agent_model_of(session)
-                    )
-        except ApiError as exc:
-            telemetry.error("discovery_failed", reason=exc.reason)
-        return started
+        """One discovery pass; returns how many new sessions it followed."""
+        if self._discoverer is None:
+            raise RuntimeError("discovery is not configured")
+        return await self._discoverer.run_pass()
+
+    def secured(self, session_id: str) -> bool:
+        """Whether losing this process could no longer lose `session_id`: a checkpoint of it is
+        committed, or it cannot be followed at all."""
+        if self._sink.checkpoint(session_id) is not None:
+            return True
+        return self.ended.get(session_id, "").startswith("fatal:")

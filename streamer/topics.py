@@ -3,5 +3,6 @@
 SESSION_EVENTS = "agents.session-events"
 SESSION_DELTAS = "agents.session-deltas"
 CHECKPOINTS = "agents.streamer.checkpoints"
+DISCOVERY = "agents.streamer.discovery"
 APPROVALS = "agents.approvals"
 DEAD_LETTER = "agents.dead-letter"

@@ -99,10 +99,20 @@ class ApiClient(AsyncResource):
         return await self.get_json(f"/v1/sessions/{session_id}")
 
     async def list_sessions(
-        self, statuses: Sequence[str] = LIVE_STATUSES, limit: int = 100
+        self,
+        statuses: Sequence[str] = LIVE_STATUSES,
+        limit: int = 100,
+        *,
+        created_at_gte: str | None = None,
+        order: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every session with one of `statuses`, over all pages."""
+        """Every session with one of `statuses` (none: any status), over all pages; optionally
+        only those created at or after `created_at_gte`, in `order` (`asc`/`desc`) of creation."""
         params: Params = [("limit", str(limit)), *(("statuses[]", s) for s in statuses)]
+        if created_at_gte is not None:
+            params.append(("created_at[gte]", created_at_gte))
+        if order is not None:
+            params.append(("order", order))
         async for page in self._pages("/v1/sessions", params):
             for session in page:
                 yield session

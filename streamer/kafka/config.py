@@ -36,6 +36,7 @@ class KafkaSettings(BaseSettings):
     events_topic: str = topics.SESSION_EVENTS
     deltas_topic: str = topics.SESSION_DELTAS
     checkpoints_topic: str = topics.CHECKPOINTS
+    discovery_topic: str = topics.DISCOVERY
     approvals_topic: str = topics.APPROVALS
     dead_letter_topic: str = topics.DEAD_LETTER
 

@@ -157,6 +157,10 @@ class KafkaSink(AsyncResource):
         """The last committed resume point of every session (loaded at start, then kept)."""
         return dict(self._book.committed)
 
+    def checkpoint(self, session_id: str) -> Checkpoint | None:
+        """The last committed resume point of one session, or None."""
+        return self._book.committed.get(session_id)
+
     async def publish(self, event: SessionEvent) -> None:
         """Buffer one event; waits while the buffer is full. Queued echoes are skipped."""
         if not event.processed_at:

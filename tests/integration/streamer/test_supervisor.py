@@ -95,6 +95,27 @@ async def test_follow_admin_call_attaches_a_session(
     assert (202, _truth(simulator, [session_id])) == (status, published)
 
 
+async def test_follow_needs_the_bearer_token_when_one_is_set(
+    simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
+) -> None:
+    """With a token: POST /follow without it or with a wrong one is 401; with it, 202."""
+    supervisor, _sink = supervised
+    session_id = await simulator.create_session()
+    token = SecretStr("t0ken-for-admin")
+    body = {"session_id": session_id}
+    statuses = []
+    async with HttpServer(supervisor, token=token) as server, aiohttp.ClientSession() as http:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Bearer t0ken-for-admin"},
+        ):
+            async with http.post(f"{server.url}/follow", json=body, headers=headers) as r:
+                statuses.append(r.status)
+
+    assert ([401, 401, 202], True) == (statuses, session_id in supervisor.followed)
+
+
 async def test_signed_webhook_attaches_at_once_and_retries_count_once(
     simulator: Simulator, supervised: tuple[Supervisor, InMemorySink]
 ) -> None:
