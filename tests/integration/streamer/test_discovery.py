@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator import Simulator
+from simulator.engine.lifecycle_events import terminate
 from streamer.api import ApiClient
 from streamer.config import load_settings
 from streamer.discovery import DiscoverySettings, InMemoryWatermarks
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
-from streamer.simulator import Simulator
-from streamer.simulator.engine.lifecycle_events import terminate
 from streamer.sink import InMemorySink
 from streamer.supervisor import Supervisor
 from tests.integration.streamer.conftest import FAST
