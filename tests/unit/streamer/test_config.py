@@ -57,3 +57,33 @@ def test_reconcile_secs_reaches_the_follower_settings(monkeypatch: pytest.Monkey
     monkeypatch.setenv("STREAMER_RECONCILE_SECS", "2.5")
 
     assert (None, 2.5) == (off, load_settings().follower_settings().reconcile_secs)
+
+
+@pytest.mark.parametrize(
+    ("value", "secs"), [("1h", 3600.0), ("30m", 1800.0), ("90", 90.0), ("0", 0.0)]
+)
+def test_discovery_backfill_takes_a_duration_from_the_env(
+    monkeypatch: pytest.MonkeyPatch, value: str, secs: float
+) -> None:
+    """STREAMER_DISCOVERY_BACKFILL accepts `1h`, `30m`, plain seconds and `0` (live only)."""
+    monkeypatch.setenv("STREAMER_DISCOVERY_BACKFILL", value)
+
+    assert secs == load_settings().discovery_settings().backfill_secs
+
+
+def test_a_backfill_that_is_not_a_duration_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo in STREAMER_DISCOVERY_BACKFILL is an error naming the setting, not a default."""
+    monkeypatch.setenv("STREAMER_DISCOVERY_BACKFILL", "an hour")
+
+    with pytest.raises(ValueError, match="discovery_backfill"):
+        load_settings()
+
+
+def test_the_admin_token_is_read_from_the_env_and_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STREAMER_HTTP_TOKEN reaches the settings as a secret (not in the repr)."""
+    monkeypatch.setenv("STREAMER_HTTP_TOKEN", "admin-secret-token")
+    settings = load_settings()
+
+    assert settings.http_token is not None
+    assert "admin-secret-token" == settings.http_token.get_secret_value()
+    assert "admin-secret-token" not in repr(settings)
