@@ -44,3 +44,16 @@ async def following(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def sent(sink: InMemorySink) -> dict[str, list[str]]:
+    """Session id -> the event ids the sink received, in order."""
+    grouped: dict[str, list[str]] = {}
+    for event in sink.events:
+        grouped.setdefault(event.session_id, []).append(event.event_id)
+    return grouped
+
+
+def truth(sim: Simulator, session_ids: list[str]) -> dict[str, list[str]]:
+    """Session id -> the simulator's persisted event ids (its ground truth), in order."""
+    return {s: [t["event_id"] for t in sim.ground_truth(s)] for s in session_ids}

@@ -14,7 +14,7 @@ from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 from streamer.sink import InMemorySink
 from streamer.supervisor import Supervisor
-from tests.integration.streamer.conftest import FAST
+from tests.integration.streamer.conftest import FAST, sent, truth
 from tests.support.kafka import unique_name
 from tests.support.truth import read_topic, topic_by_session
 from tests.support.waiting import settled
@@ -31,17 +31,6 @@ async def ended_session(simulator: Simulator) -> str:
     return session_id
 
 
-def _published(sink: InMemorySink) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for event in sink.events:
-        grouped.setdefault(event.session_id, []).append(event.event_id)
-    return grouped
-
-
-def _truth(sim: Simulator, session_ids: list[str]) -> dict[str, list[str]]:
-    return {s: [t["event_id"] for t in sim.ground_truth(s)] for s in session_ids}
-
-
 async def test_a_session_created_and_ended_between_two_passes_is_followed(
     simulator: Simulator, client: ApiClient
 ) -> None:
@@ -54,7 +43,11 @@ async def test_a_session_created_and_ended_between_two_passes_is_followed(
         started = await supervisor.discover()
         ended = await settled(lambda: supervisor.ended.get(session_id), done=bool)
 
-    assert (1, "finished", _truth(simulator, [session_id])) == (started, ended, _published(sink))
+    assert (1, "finished", truth(simulator, [session_id])) == (
+        started,
+        ended,
+        sent(sink),
+    )
 
 
 async def test_first_start_backfills_ended_sessions_within_the_window(
@@ -65,10 +58,11 @@ async def test_first_start_backfills_ended_sessions_within_the_window(
     sink = InMemorySink()
     async with Supervisor(client, sink, FAST, discovery=ONE_PASS):
         published = await settled(
-            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+            lambda: sent(sink),
+            done=lambda p: p == truth(simulator, [session_id]),
         )
 
-    assert _truth(simulator, [session_id]) == published
+    assert truth(simulator, [session_id]) == published
 
 
 async def test_no_backfill_follows_only_live_and_new_sessions(
@@ -156,13 +150,16 @@ async def test_ended_sessions_reach_kafka_and_a_restart_continues_from_the_water
     async with _service(simulator, kafka, unique_name("tx")) as service:
         first.append(await ended_session(simulator))
         await settled(lambda: _watermark_ids(service), done=lambda ids: ids == (first[-1],))
-    first_topic = await _on_topic(kafka, _truth(simulator, first))
+    first_topic = await _on_topic(kafka, truth(simulator, first))
     down = await ended_session(simulator)
     fresh = kafka.model_copy(
         update={"events_topic": unique_name("events"), "checkpoints_topic": unique_name("cp")}
     )
     async with _service(simulator, fresh, unique_name("tx")) as service:
         await settled(lambda: _watermark_ids(service), done=lambda ids: ids == (down,))
-    second_topic = await _on_topic(fresh, _truth(simulator, [down]))
+    second_topic = await _on_topic(fresh, truth(simulator, [down]))
 
-    assert (_truth(simulator, first), _truth(simulator, [down])) == (first_topic, second_topic)
+    assert (truth(simulator, first), truth(simulator, [down])) == (
+        first_topic,
+        second_topic,
+    )

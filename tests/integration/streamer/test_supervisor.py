@@ -18,22 +18,11 @@ from streamer.http import HttpServer
 from streamer.sink import InMemorySink
 from streamer.supervisor import Supervisor
 from streamer.webhooks import WebhookVerifier, sign
-from tests.integration.streamer.conftest import FAST
+from tests.integration.streamer.conftest import FAST, sent, truth
 from tests.support.flow import inject_burst
 from tests.support.waiting import settled
 
 SECRET = SecretStr("whsec_" + base64.b64encode(b"s" * 32).decode())
-
-
-def _published(sink: InMemorySink) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for event in sink.events:
-        grouped.setdefault(event.session_id, []).append(event.event_id)
-    return grouped
-
-
-def _truth(sim: Simulator, session_ids: list[str]) -> dict[str, list[str]]:
-    return {s: [t["event_id"] for t in sim.ground_truth(s)] for s in session_ids}
 
 
 @pytest.fixture
@@ -54,11 +43,12 @@ async def test_discovery_follows_every_live_session(
     sink = InMemorySink()
     async with Supervisor(client, sink, FAST, discovery_interval_secs=0.5) as supervisor:
         published = await settled(
-            lambda: _published(sink), done=lambda p: p == _truth(simulator, session_ids)
+            lambda: sent(sink),
+            done=lambda p: p == truth(simulator, session_ids),
         )
         followed = supervisor.followed | set(supervisor.ended)
 
-    assert (_truth(simulator, session_ids), set(session_ids)) == (published, followed)
+    assert (truth(simulator, session_ids), set(session_ids)) == (published, followed)
 
 
 async def test_one_sessions_failure_leaves_the_others_alone(
@@ -69,11 +59,9 @@ async def test_one_sessions_failure_leaves_the_others_alone(
     healthy = await simulator.create_session()
     supervisor.follow("sesn_missing")
     supervisor.follow(healthy)
-    published = await settled(
-        lambda: _published(sink), done=lambda p: p == _truth(simulator, [healthy])
-    )
+    published = await settled(lambda: sent(sink), done=lambda p: p == truth(simulator, [healthy]))
 
-    assert (_truth(simulator, [healthy]), "fatal:not_found") == (
+    assert (truth(simulator, [healthy]), "fatal:not_found") == (
         published,
         supervisor.ended.get("sesn_missing"),
     )
@@ -89,10 +77,11 @@ async def test_follow_admin_call_attaches_a_session(
         async with http.post(f"{server.url}/follow", json={"session_id": session_id}) as r:
             status = r.status
         published = await settled(
-            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+            lambda: sent(sink),
+            done=lambda p: p == truth(simulator, [session_id]),
         )
 
-    assert (202, _truth(simulator, [session_id])) == (status, published)
+    assert (202, truth(simulator, [session_id])) == (status, published)
 
 
 async def test_follow_needs_the_bearer_token_when_one_is_set(
@@ -195,7 +184,10 @@ async def test_no_metric_carries_a_session_id(
     session_id = await simulator.create_session()
     supervisor.follow(session_id)
     supervisor.follow("sesn_missing")
-    await settled(lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id]))
+    await settled(
+        lambda: sent(sink),
+        done=lambda p: p == truth(simulator, [session_id]),
+    )
     async with (
         HttpServer(supervisor) as server,
         aiohttp.ClientSession() as http,
@@ -220,11 +212,9 @@ async def test_simulator_webhooks_attach_sessions(unused_tcp_port: int) -> None:
         HttpServer(supervisor, port=unused_tcp_port, verifier=WebhookVerifier(SECRET)),
     ):
         session_ids = [await sim.create_session() for _ in range(3)]
-        published = await settled(
-            lambda: _published(sink), done=lambda p: p == _truth(sim, session_ids)
-        )
+        published = await settled(lambda: sent(sink), done=lambda p: p == truth(sim, session_ids))
 
-    assert _truth(sim, session_ids) == published
+    assert truth(sim, session_ids) == published
 
 
 def _count(name: str, **labels: str) -> float:
@@ -242,12 +232,13 @@ async def test_discovery_survives_a_200_whose_body_is_not_json(
     sink = InMemorySink()
     async with Supervisor(client, sink, FAST, discovery_interval_secs=0.1) as supervisor:
         published = await settled(
-            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+            lambda: sent(sink),
+            done=lambda p: p == truth(simulator, [session_id]),
         )
         ready = supervisor.ready
     failed = _count("agents_streamer_errors_total", kind="discovery_failed") - before
 
-    assert (_truth(simulator, [session_id]), True, 3.0) == (published, ready, failed)
+    assert (truth(simulator, [session_id]), True, 3.0) == (published, ready, failed)
 
 
 async def test_a_discovery_pass_that_crashes_turns_readiness_red_until_one_succeeds(
@@ -269,10 +260,15 @@ async def test_a_discovery_pass_that_crashes_turns_readiness_red_until_one_succe
         simulator.faults.clear()
         await settled(lambda: supervisor.ready, done=bool, stable_secs=0.0)
         published = await settled(
-            lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+            lambda: sent(sink),
+            done=lambda p: p == truth(simulator, [session_id]),
         )
 
-    assert (True, False, _truth(simulator, [session_id])) == (crashed >= 2, red, published)
+    assert (True, False, truth(simulator, [session_id])) == (
+        crashed >= 2,
+        red,
+        published,
+    )
 
 
 async def test_a_crashed_follower_is_restarted_from_what_it_published(
@@ -289,7 +285,8 @@ async def test_a_crashed_follower_is_restarted_from_what_it_published(
     sink.fail_next(1)
     await inject_burst(simulator, session_id, count=30, per_second=300)
     published = await settled(
-        lambda: _published(sink), done=lambda p: p == _truth(simulator, [session_id])
+        lambda: sent(sink),
+        done=lambda p: p == truth(simulator, [session_id]),
     )
     counted = (
         _count("agents_streamer_errors_total", kind="follower_crashed") - crashes,
@@ -297,7 +294,7 @@ async def test_a_crashed_follower_is_restarted_from_what_it_published(
         _count("agents_streamer_followers_restarting"),
     )
 
-    assert (_truth(simulator, [session_id]), {session_id: 1}, (1.0, 1.0, 0.0)) == (
+    assert (truth(simulator, [session_id]), {session_id: 1}, (1.0, 1.0, 0.0)) == (
         published,
         supervisor.crashes,
         counted,
