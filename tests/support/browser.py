@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -56,8 +57,15 @@ class Browser:
         await asyncio.to_thread(self.driver.get, url)
 
     async def until(self, condition: Callable[[WebDriver], T], timeout_secs: float = 45) -> T:
-        """Poll `condition(driver)` until it returns something truthy (raises on timeout)."""
-        wait = WebDriverWait(self.driver, timeout_secs, poll_frequency=0.1)
+        """Poll `condition(driver)` until it returns something truthy (raises on timeout).
+
+        The page re-renders live (server-sent events), so an element read between a find and its
+        use may be replaced: such a poll counts as "not yet" and the next one finds it again.
+        """
+        wait = WebDriverWait(
+            self.driver, timeout_secs, poll_frequency=0.1,
+            ignored_exceptions=(StaleElementReferenceException,),
+        )  # fmt: skip
         return await asyncio.to_thread(wait.until, condition)
 
     async def all(self, css: str) -> list[WebElement]:
