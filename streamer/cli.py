@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("consumers.cli", "Run consumers of the session-event topic (e.g. approvals)."),
     "approvals": ("consumers.approvals.cli", "List and decide escalated tool uses."),
     "archive": ("consumers.archive.cli", "Query, replay, transcribe and upkeep the event archive."),
+    "tail": ("streamer.tail.cli", "Watch the fleet's events from Kafka live, one line each."),
     "demo": ("streamer.demo", "Local Kafka + simulator + streamer, shown live until Ctrl-C"),
     "simulate": ("simulator.cli", "Serve a simulated Managed Agents API (dev tooling)."),
     "policy": (
