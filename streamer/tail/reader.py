@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streamer.kafka.config import KafkaSettings
 from streamer.resource import AsyncResource
@@ -68,6 +69,7 @@ class TailReader(AsyncResource):
         """Connect, assign every partition and seek to where reading starts."""
         if self._client is not None:
             return
+        partitions = await self._partitions()
         self._client = AIOKafkaConsumer(
             **self.kafka.client_kwargs(),
             group_id=None,
@@ -75,14 +77,17 @@ class TailReader(AsyncResource):
             isolation_level="read_committed",
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        await self._client.start()
-        partitions = await self._partitions(self._client)
-        self._client.assign(partitions)
-        await self._seek(self._client, partitions)
-        if not self.follow:
-            # With read_committed these are the last stable offsets: an open transaction's
-            # records are past them, and are not waited for.
-            self._ends = await self._client.end_offsets(partitions)
+        try:
+            await self._client.start()
+            self._client.assign(partitions)
+            await self._seek(self._client, partitions)
+            if not self.follow:
+                # With read_committed these are the last stable offsets: an open transaction's
+                # records are past them, and are not waited for.
+                self._ends = await self._client.end_offsets(partitions)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         """Close the connection; safe twice."""
@@ -107,19 +112,28 @@ class TailReader(AsyncResource):
                 return False
         return True
 
-    async def _partitions(self, client: AIOKafkaConsumer) -> list[TopicPartition]:
-        told = False
-        while True:
-            await client.topics()  # refreshes the cluster's metadata
-            numbers = client.partitions_for_topic(self.topic)
-            if numbers:
-                return [TopicPartition(self.topic, n) for n in sorted(numbers)]
-            if not self.follow:
-                raise TailError(f"topic {self.topic!r} does not exist")
-            if not told:
-                self._waiting(f"waiting for topic {self.topic!r} to be created")
-                told = True
-            await asyncio.sleep(TOPIC_RETRY_SECS)
+    async def _partitions(self) -> list[TopicPartition]:
+        """The topic's partitions; with `follow`, once it exists. Never creates it: the topic
+        is looked for in the list of all topics, as naming it in a metadata request would make
+        a broker that auto-creates topics create it."""
+        admin = AIOKafkaAdminClient(**self.kafka.client_kwargs())
+        await admin.start()
+        try:
+            told = False
+            while True:
+                if self.topic in await admin.list_topics():
+                    [described] = await admin.describe_topics([self.topic])
+                    numbers = sorted(p["partition"] for p in described.get("partitions") or [])
+                    if numbers:
+                        return [TopicPartition(self.topic, n) for n in numbers]
+                elif not self.follow:
+                    raise TailError(f"topic {self.topic!r} does not exist")
+                elif not told:
+                    self._waiting(f"waiting for topic {self.topic!r} to be created")
+                    told = True
+                await asyncio.sleep(TOPIC_RETRY_SECS)
+        finally:
+            await admin.close()
 
     async def _seek(self, client: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         # Explicit offsets rather than seek_to_beginning/end, which reset lazily.

@@ -38,9 +38,12 @@ def summarize(event_type: str, data: dict[str, Any], tools: ToolNames | None = N
     handler = _BY_TYPE.get(event_type)
     if handler is not None:
         try:
-            return handler(data, tools or {})
+            summary = handler(data, tools or {})
         except (AttributeError, KeyError, TypeError, ValueError):
             pass  # a field of an unexpected shape: say what is there instead
+        else:
+            if summary.text:
+                return summary
     return Summary(generic(data))
 
 
