@@ -18,6 +18,7 @@ import orjson
 ENVELOPE = frozenset({"id", "type", "processed_at"})
 # Which input field says what a built-in tool is doing, in order of preference.
 TARGET_FIELDS = ("command", "file_path", "path", "pattern", "url", "query", "description")
+SEARCH_TOOLS = frozenset({"glob", "grep"})  # their summary: the pattern, and where
 GENERIC_VALUE_CHARS = 60
 
 
@@ -77,12 +78,13 @@ def tool_target(name: str, tool_input: Any) -> str:
     """What a tool call acts on: the command, the path, the pattern, the URL (else its input)."""
     if not isinstance(tool_input, dict):
         return _brief(tool_input) if tool_input is not None else ""
+    pattern, where = tool_input.get("pattern"), tool_input.get("path")
+    if name in SEARCH_TOOLS and isinstance(pattern, str) and pattern:
+        return first_line(pattern) + (f" in {where}" if isinstance(where, str) and where else "")
     for field in TARGET_FIELDS:
         value = tool_input.get(field)
         if isinstance(value, str) and value:
-            searched = name in ("glob", "grep") and field == "pattern"
-            where = tool_input.get("path") if searched else None
-            return first_line(value) + (f" in {where}" if isinstance(where, str) and where else "")
+            return first_line(value)
     return _compact(tool_input)
 
 
