@@ -223,6 +223,7 @@ async def _show(
     )
     await consumer.start()
     view = _View(bot_url)
+    view.tail_command = f"KAFKA_BOOTSTRAP_SERVERS={bootstrap} streamer tail"
     view.metrics_url = metrics_url
     try:
         while not stop.is_set():
@@ -271,6 +272,7 @@ class _View:
         self.window: deque[tuple[float, int]] = deque(maxlen=5)
         self.total = 0
         self.metrics_url = ""
+        self.tail_command = "streamer tail"
         self.tokens = 0
 
     def add(self, message: Any, *, is_audit: bool) -> None:
@@ -300,7 +302,7 @@ class _View:
                 if self.metrics_url
                 else []
             ),
-            "recent events (read_committed):",
+            f"recent events (read_committed; every one, live: {self.tail_command}):",
             *(f"  {line}" for line in self.tail),
             "Ctrl-C to stop",
         ]
