@@ -13,6 +13,7 @@ from consumers.errors import ConsumerError
 
 if TYPE_CHECKING:
     from consumers.runner import Runner
+    from consumers.settings import RunnerSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,28 +41,45 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from consumers.http import HttpServer  # noqa: PLC0415 - keep `streamer --help` light
-    from consumers.runner import Runner  # noqa: PLC0415
     from consumers.settings import RunnerSettings  # noqa: PLC0415
+    from streamer.kafka.config import KafkaSettings  # noqa: PLC0415
+    from streamer.startup import Explainer, StartupError, start_within  # noqa: PLC0415
 
     settings = RunnerSettings()
-    runners = []
-    for name in args.names:
-        consumer = registry.load(name).from_args(args)
-        group_id = args.group_id if args.group_id and len(args.names) == 1 else None
-        runners.append(Runner(consumer, settings=settings, group_id=group_id))
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop_all, runners)
-    started: list[Runner] = []
+        loop.add_signal_handler(sig, stop.set)
+    kafka = Explainer(KafkaSettings())
+
+    def explain(exc: BaseException) -> StartupError:
+        if isinstance(exc, ConsumerError):  # not retriable: its configuration was refused (2)
+            code = 1 if exc.retriable else 2
+            return StartupError(str(exc), retriable=exc.retriable, exit_code=code)
+        return kafka(exc)
+
+    starting = asyncio.create_task(
+        start_within(lambda: _started(args, settings), deadline_secs=settings.start_timeout_secs,
+                     explain=explain)
+    )  # fmt: skip
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not starting.done():  # SIGTERM while still trying to start
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        return 0
+    try:
+        runners = starting.result()
+    except StartupError as exc:
+        sys.stderr.write(f"streamer consume: {exc}\n")
+        return exc.exit_code
+    loop.add_signal_handler(signal.SIGTERM, _stop_all, runners)
+    loop.add_signal_handler(signal.SIGINT, _stop_all, runners)
+    if stop.is_set():
+        _stop_all(runners)
     port = args.http_port if args.http_port is not None else settings.http_port
     try:
-        for runner in runners:
-            try:
-                await runner.start()
-            except ConsumerError as exc:
-                sys.stderr.write(f"streamer consume: {exc}\n")
-                return 2
-            started.append(runner)
         routes = [route for runner in runners for route in runner.context.routes]
         server = HttpServer(settings.http_host, port, routes) if port is not None else None
         if server is not None:
@@ -74,9 +92,30 @@ async def _run(args: argparse.Namespace) -> int:
             if server is not None:
                 await server.stop()
     finally:
-        for runner in started:
+        for runner in runners:
             await runner.stop()
     return 0
+
+
+async def _started(args: argparse.Namespace, settings: RunnerSettings) -> list[Runner]:
+    """The named consumers' runners, each started; none left running if one fails."""
+    from consumers.runner import Runner  # noqa: PLC0415 - keep `streamer --help` light
+
+    runners = []
+    for name in args.names:
+        consumer = registry.load(name).from_args(args)
+        group_id = args.group_id if args.group_id and len(args.names) == 1 else None
+        runners.append(Runner(consumer, settings=settings, group_id=group_id))
+    started: list[Runner] = []
+    try:
+        for runner in runners:
+            await runner.start()
+            started.append(runner)
+    except BaseException:
+        for runner in reversed(started):
+            await runner.stop()
+        raise
+    return runners
 
 
 def _stop_all(runners: list[Runner]) -> None:

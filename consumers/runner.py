@@ -81,19 +81,26 @@ class Runner(AsyncResource):
         """Start the consumer's resources, the dead-letter producer, and join the group."""
         if self._started:
             return
+        # A failed start undoes its steps; each part's stop is safe after its own failed start.
+        async with contextlib.AsyncExitStack() as started:
+            started.push_async_callback(self.consumer.stop)
+            await self.consumer.start(self.context)
+            started.push_async_callback(self._dead_letters.stop)
+            await self._dead_letters.start()
+            client = AIOKafkaConsumer(
+                **self.kafka.client_kwargs(),
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset=self.settings.auto_offset_reset,
+                fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            )
+            started.push_async_callback(client.stop)
+            await client.start()
+            client.subscribe([self.kafka.events_topic], listener=_Rebalance(self))
+            started.pop_all()
+        self._client = client
         self._started = True
-        await self.consumer.start(self.context)
-        await self._dead_letters.start()
-        self._client = AIOKafkaConsumer(
-            **self.kafka.client_kwargs(),
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset=self.settings.auto_offset_reset,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-        )
-        await self._client.start()
-        self._client.subscribe([self.kafka.events_topic], listener=_Rebalance(self))
         log.info("consumer_started", consumer=self.name, group_id=self.group_id)
 
     async def stop(self) -> None:

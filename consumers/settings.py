@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,3 +23,5 @@ class RunnerSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     auto_offset_reset: str = "earliest"
+    # How long a start may retry what waiting can fix (Kafka unreachable); 0: try once.
+    start_timeout_secs: float = Field(default=60.0, ge=0)

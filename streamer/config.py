@@ -63,7 +63,9 @@ class StreamerSettings(BaseSettings):
             "STREAMER_WEBHOOK_SECRET", "ANTHROPIC_WEBHOOK_SIGNING_KEY", "webhook_secret"
         ),
     )
-    webhook_tolerance_secs: int = 300
+    webhook_tolerance_secs: int = Field(default=300, gt=0, le=300)  # the standard's at most
+    # How long a start may retry what waiting can fix (Kafka unreachable); 0: try once.
+    start_timeout_secs: float = Field(default=60.0, ge=0)
     shutdown_timeout_secs: float = 15.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +67,44 @@ def run(args: argparse.Namespace) -> int:
         print("streamer run: ANTHROPIC_API_KEY is not set")  # noqa: T201 - CLI usage error
         return 2
     from streamer import gctune  # noqa: PLC0415
-    from streamer.service import Service  # noqa: PLC0415
 
     gctune.tune()
-    return asyncio.run(_main(Service(settings), args))
+    return asyncio.run(_main(settings, args))
 
 
-async def _main(service: Any, args: argparse.Namespace) -> int:
+async def _main(settings: Any, args: argparse.Namespace) -> int:
+    from streamer.service import Service  # noqa: PLC0415 - keep `streamer --help` light
+    from streamer.startup import Explainer, StartupError, start_within  # noqa: PLC0415
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with service:
+
+    async def started() -> Any:
+        service = Service(settings)
+        return await service.__aenter__()  # cleans up after itself when it fails
+
+    starting = asyncio.create_task(
+        start_within(started, deadline_secs=settings.start_timeout_secs,
+                     explain=Explainer(settings.kafka, settings.base_url))
+    )  # fmt: skip
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not starting.done():  # SIGTERM while still trying to start
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        return 0
+    try:
+        service = starting.result()
+    except StartupError as exc:
+        sys.stderr.write(f"streamer run: {exc}\n")
+        return exc.exit_code
+    try:
         return int(await service.wait(stop, until_finished=args.until_finished))
+    finally:
+        await service.stop()
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

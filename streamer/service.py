@@ -1,9 +1,10 @@
 """`Service`: the parts of one streamer process wired together, started and stopped in order.
 
-Start: Kafka sink (loads checkpoints) → discovery watermark store → API client → supervisor
-(followers, discovery) → HTTP. Stop, within `shutdown_timeout_secs`: HTTP → supervisor (followers
-cancelled) → sink (flush and commit what they published) → watermark store → client.
-Exactly-once holds whatever the stop interrupts: the sink commits events and checkpoints together.
+Start: API client (one request: a refused key stops the start) → Kafka sink (loads checkpoints) →
+discovery watermark store → supervisor (followers, discovery) → HTTP. Stop, within
+`shutdown_timeout_secs`: HTTP → supervisor (followers cancelled) → sink (flush and commit what
+they published) → watermark store → client. Exactly-once holds whatever the stop interrupts: the
+sink commits events and checkpoints together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import structlog
 
 from streamer.api import ApiClient
 from streamer.api.client import DELTA_TYPES
+from streamer.api.errors import ApiError, ApiStatusError
 from streamer.config import StreamerSettings
 from streamer.discovery.kafka_store import KafkaWatermarks
 from streamer.http import HttpServer
@@ -82,14 +84,27 @@ class Service:
         self._started = False
 
     async def start(self) -> None:
+        await self.client.start()
+        await self._check_api_key()
         await self.sink.start()
         if self.watermarks is not None:
             await self.watermarks.start()
-        await self.client.start()
         await self.supervisor.start(self.settings.session_ids)
         await self.http.start()
         self._started = True
         log.info("streamer_started", http=self.http.url, followed=len(self.supervisor.followed))
+
+    async def _check_api_key(self) -> None:
+        """One cheap request, so that a refused key stops the start (401/403 raise). Any other
+        failure is only logged: followers and discovery retry what is transient."""
+        try:
+            await self.client.get_json("/v1/sessions", [("limit", "1")])
+        except ApiStatusError as exc:
+            if exc.status in (401, 403):
+                raise
+            log.warning("api_check_failed", error=str(exc))
+        except ApiError as exc:
+            log.warning("api_check_failed", error=str(exc))
 
     async def stop(self) -> None:
         if not self._started:

@@ -92,6 +92,20 @@ class ApiClient(AsyncResource):
             if not page:
                 return False
 
+    async def check_key(self) -> None:
+        """One cheap request at start: raises a non-retriable `ApiError` when the API refuses the
+        key (401/403). Anything else is left to the retries of real work."""
+        try:
+            status, _ = await self._request("GET", "v1/sessions", params={"limit": "1"})
+        except ApiError:
+            return
+        if status in (401, 403):
+            raise ApiError(
+                f"the API at {self._settings.api_base_url} refused ANTHROPIC_API_KEY "
+                f"(HTTP {status})",
+                status=status,
+            )
+
     async def session(self, session_id: str) -> dict[str, Any] | None:
         """The session object, or None when it is gone (404)."""
         status, body = await self._request("GET", f"v1/sessions/{session_id}")

@@ -98,6 +98,7 @@ class ApprovalConsumer(Consumer):
         answerer = Answerer(self._api, state, audit, self.settings)
         self._parts = _Parts(state, audit, answerer, Resolver(state, answerer, self.settings))
         await self._api.start()
+        await self._api.check_key()
         await audit.start()
         await self._notifier.start()
         await state.start()
