@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from typing import Any
 
@@ -251,10 +250,7 @@ class Runner(AsyncResource):
             await self._backoff(attempt, error)
 
     async def _backoff(self, attempt: int, error: ConsumerError) -> None:
-        ceiling = min(
-            self.settings.retry_max_ms, self.settings.retry_initial_ms * 2 ** (attempt - 1)
-        )
-        delay = ceiling * (0.5 + random.random() / 2) / 1000  # noqa: S311 - jitter, not crypto
+        delay = self.settings.backoff().delay(attempt - 1)  # attempts count from 1 here
         log.info(
             "record_retry",
             consumer=self.name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamer.backoff import Backoff
+
 
 class RunnerSettings(BaseSettings):
     """Batching, retries and the HTTP port of one `streamer consume` process."""
@@ -23,5 +25,10 @@ class RunnerSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     auto_offset_reset: str = "earliest"
+
     # How long a start may retry what waiting can fix (Kafka unreachable); 0: try once.
     start_timeout_secs: float = Field(default=60.0, ge=0)
+
+    def backoff(self) -> Backoff:
+        """The schedule of a failing record's retries."""
+        return Backoff(self.retry_initial_ms / 1000, self.retry_max_ms / 1000)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import structlog
 
 from streamer import telemetry
 from streamer.api import ApiClient, ApiError
+from streamer.backoff import Backoff
 from streamer.events import Checkpoint, SessionEvent
 from streamer.sink import Sink
 from streamer.sse import Frame, FrameError, SSEDecoder, SSEError
@@ -66,6 +66,10 @@ class FollowerSettings:
     # Page history this often even when the stream looks healthy: recovers events a server
     # failed to deliver live. Off by default (every catch-up is a request against rate limits).
     reconcile_secs: float | None = None
+
+    def backoff(self) -> Backoff:
+        """Reconnects' (and crashed followers' restarts') schedule."""
+        return Backoff(self.reconnect_initial_secs, self.reconnect_max_secs, jitter=0.25)
 
 
 def event_key(fields: Mapping[str, Any], kind: str, processed_at: str) -> str:
@@ -139,7 +143,7 @@ class Follower:
                     reason, advice = "connection", None
                 if self._ended:
                     break
-                delay = advice if advice is not None else self._backoff(attempt)
+                delay = self._settings.backoff().delay(attempt, retry_after=advice)
                 telemetry.reconnecting(reason, attempt, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
@@ -152,16 +156,6 @@ class Follower:
         if self._watermark is None:
             return None
         return Checkpoint(self.session_id, self._watermark, tuple(sorted(self._boundary)))
-
-    @staticmethod
-    def backoff_secs(settings: FollowerSettings, attempt: int) -> float:
-        """Jittered exponential delay before retry `attempt` (0-based), capped."""
-        base = settings.reconnect_initial_secs * 2.0 ** min(attempt, 30)
-        jitter = random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
-        return min(base, settings.reconnect_max_secs) * jitter
-
-    def _backoff(self, attempt: int) -> float:
-        return self.backoff_secs(self._settings, attempt)
 
     async def _connect_once(self) -> bool:
         """One connection: stream opened, history caught up, stream read to its end.

@@ -15,7 +15,6 @@ keys or passwords, and never a response body.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from aiokafka import errors as kafka_errors
 from aiokafka.errors import KafkaConnectionError
 
 from streamer.api.errors import ApiConnectionError, ApiError, ApiStatusError
+from streamer.backoff import Backoff
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.errors import SinkError
 
@@ -33,8 +33,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-FIRST_RETRY_SECS = 0.5
-MAX_RETRY_SECS = 10.0
+START_BACKOFF = Backoff(initial_secs=0.5, max_secs=10.0)
 
 # Kafka errors that mean "not reachable (yet)": waiting may fix them.
 _KAFKA_UNREACHABLE = (
@@ -137,7 +136,6 @@ async def start_within(
     exponential backoff and jitter, while the deadline allows. `start` must clean up after
     itself when it fails (each attempt starts from nothing). Raises `StartupError`."""
     deadline = time.monotonic() + deadline_secs
-    delay = FIRST_RETRY_SECS
     attempt = 1
     while True:
         try:
@@ -147,10 +145,9 @@ async def start_within(
         left = deadline - time.monotonic()
         if not error.retriable or left <= 0:
             raise error
-        pause = min(delay * random.uniform(0.5, 1.0), left)  # noqa: S311 - jitter, not crypto
+        pause = min(START_BACKOFF.delay(attempt - 1), left)
         log.warning("start_retry", attempt=attempt, reason=str(error), retry_secs=round(pause, 2))
         await asyncio.sleep(pause)
-        delay = min(delay * 2, MAX_RETRY_SECS)
         attempt += 1
 
 

@@ -166,7 +166,7 @@ class Supervisor(AsyncResource):
         """Count and log the crash; follow again after a backoff, from what was published."""
         attempt = self.crashes.get(session_id, 0)
         self.crashes[session_id] = attempt + 1
-        delay = Follower.backoff_secs(self._settings, attempt)
+        delay = self._settings.backoff().delay(attempt)
         telemetry.error("follower_crashed", session_id=session_id,
                         error_type=type(exc).__name__, retry_in_ms=int(delay * 1000))  # fmt: skip
         if not self._started:
@@ -193,7 +193,7 @@ class Supervisor(AsyncResource):
                 await self.discover()
             except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen answer: count, retry
                 self._discovery_failing = True
-                delay = Follower.backoff_secs(self._settings, failures)
+                delay = self._settings.backoff().delay(failures)
                 failures += 1
                 telemetry.error("discovery_crashed", error_type=type(exc).__name__,
                                 retry_in_ms=int(delay * 1000))  # fmt: skip

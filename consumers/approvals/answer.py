@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -57,6 +56,7 @@ class Answerer:
         self._state = state
         self._audit = audit
         self._settings = settings
+        self._backoff_schedule = settings.backoff()
         self.gates: defaultdict[int, Gate] = defaultdict(Gate)  # revocation waits (exclusive)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per tool use: lock, users
 
@@ -158,5 +158,4 @@ class Answerer:
         return stored
 
     async def _backoff(self, attempt: int) -> None:
-        ceiling = min(self._settings.retry_max_ms, self._settings.retry_initial_ms * 2**attempt)
-        await asyncio.sleep(ceiling * (0.5 + random.random() / 2) / 1000)  # noqa: S311 - jitter
+        await asyncio.sleep(self._backoff_schedule.delay(attempt))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamer.backoff import Backoff
+
 STATE_TOPIC = "agents.approvals.state"
 
 
@@ -33,6 +35,7 @@ class ApprovalSettings(BaseSettings):
     answer_attempts: int = 3
     retry_initial_ms: int = 200
     retry_max_ms: int = 5_000
+
     resolver_interval_ms: int = 500
     # Closed entries are forgotten (tombstoned in the state topic) this long after their decision,
     # which bounds memory and the topic. A tool use replayed after that is still not answered
@@ -48,3 +51,7 @@ class ApprovalSettings(BaseSettings):
     approvers: str | None = None  # comma-separated allowlist of who may decide; unset: anyone
     allowed_origins: str | None = None  # extra origins for the decision Origin check
     history_size: int = 1_000  # recent audit records the page's history keeps
+
+    def backoff(self) -> Backoff:
+        """The schedule of retried answers."""
+        return Backoff(self.retry_initial_ms / 1000, self.retry_max_ms / 1000)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamer.backoff import Backoff
+
 
 class ArchiveSettings(BaseSettings):
     """Where the table is and when buffered rows are written to it."""
@@ -60,3 +62,7 @@ class ArchiveSettings(BaseSettings):
                 options["conditional_put"] = self.s3_conditional_put
         options.update(self.storage_options)
         return options
+
+    def backoff(self) -> Backoff:
+        """The schedule of failed table writes' retries."""
+        return Backoff(self.retry_initial_secs, self.retry_max_secs)

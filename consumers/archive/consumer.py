@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import time
 from typing import Any
 
@@ -100,16 +101,17 @@ class ArchiveConsumer(Consumer):
 
     async def positions(self, partitions: set[int]) -> dict[int, int]:
         """What the table holds of these partitions: the next offset of each (retried)."""
-        delay = self.settings.retry_initial_secs
+        attempt = 0
         while True:
             try:
                 found = await self._writer().positions(partitions)
             except ArchiveError as exc:
                 if self._closing.is_set():
                     raise
+                delay = self.settings.backoff().delay(attempt)
+                attempt += 1
                 self._problem(exc, "positions", delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_secs)
                 continue
             log.info("archive_positions", positions=found)
             return found
@@ -133,23 +135,22 @@ class ArchiveConsumer(Consumer):
         """Write `partitions` now, retrying until `drain_timeout_secs`; raise if it cannot."""
         writer = self._writer()
         deadline = time.monotonic() + self.settings.drain_timeout_secs
-        delay = self.settings.retry_initial_secs
-        while True:
+        for attempt in itertools.count():
             try:
                 await writer.write(partitions)
             except ArchiveError as exc:
+                delay = self.settings.backoff().delay(attempt)
                 if time.monotonic() + delay > deadline:
                     raise _gave_up(exc, reason) from exc
                 self._problem(exc, reason, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_secs)
             else:
                 self._drained.set()
                 return
 
     async def _flush_loop(self) -> None:
         """Write when enough bytes wait or the oldest row is old enough; back off on failure."""
-        delay = self.settings.retry_initial_secs
+        failures = 0
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_SECS)
@@ -159,11 +160,12 @@ class ArchiveConsumer(Consumer):
             try:
                 await self._writer().write()
             except ArchiveError as exc:
+                delay = self.settings.backoff().delay(failures)
+                failures += 1
                 self._problem(exc, "flush", delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_secs)
                 continue
-            delay = self.settings.retry_initial_secs
+            failures = 0
             self._drained.set()
 
     def _due(self) -> bool:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamer.backoff import Backoff
+
 MIB = 1024 * 1024
 
 
@@ -60,6 +62,10 @@ class SinkSettings(BaseSettings):
     retry_backoff_initial_ms: int = Field(default=200, ge=1)
     retry_backoff_max_ms: int = Field(default=5000, ge=1)
     stop_timeout_ms: int = Field(default=30000, ge=1)
+
+    def backoff(self) -> Backoff:
+        """The schedule of a failed batch's retries."""
+        return Backoff(self.retry_backoff_initial_ms / 1000, self.retry_backoff_max_ms / 1000)
 
     @property
     def event_source(self) -> str:

@@ -18,7 +18,6 @@ written again, ahead of what follows. A fatal failure (fenced by another instanc
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Mapping
 
@@ -365,11 +364,11 @@ class KafkaSink(AsyncResource):
 
     async def _backoff(self, attempt: int, error: SinkError) -> None:
         metrics.ERRORS.labels(reason="transient").inc()
-        cap = self.settings.retry_backoff_max_ms
-        ceiling = min(cap, self.settings.retry_backoff_initial_ms * 2 ** min(attempt, 16))
-        delay_ms = random.uniform(ceiling / 2, ceiling)  # noqa: S311 -- jitter, not crypto
-        log.warning("sink_batch_retry", attempt=attempt, error=str(error), delay_ms=int(delay_ms))
-        await asyncio.sleep(delay_ms / 1000)
+        delay = self.settings.backoff().delay(attempt)
+        log.warning(
+            "sink_batch_retry", attempt=attempt, error=str(error), delay_ms=int(delay * 1000)
+        )
+        await asyncio.sleep(delay)
 
     def _committed(self, batch: Batch) -> None:
         self._book.commit(batch.staged)
