@@ -43,13 +43,15 @@ async def _run(args: argparse.Namespace) -> int:
     from consumers.http import HttpServer  # noqa: PLC0415 - keep `streamer --help` light
     from consumers.settings import RunnerSettings  # noqa: PLC0415
     from streamer.kafka.config import KafkaSettings  # noqa: PLC0415
-    from streamer.startup import Explainer, StartupError, start_within  # noqa: PLC0415
+    from streamer.startup import (  # noqa: PLC0415
+        Explainer,
+        StartupError,
+        start_unless_stopped,
+        stop_on_signals,
+    )
 
     settings = RunnerSettings()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     kafka = Explainer(KafkaSettings())
 
     def explain(exc: BaseException) -> StartupError:
@@ -58,22 +60,17 @@ async def _run(args: argparse.Namespace) -> int:
             return StartupError(str(exc), retriable=exc.retriable, exit_code=code)
         return kafka(exc)
 
-    starting = asyncio.create_task(
-        start_within(lambda: _started(args, settings), deadline_secs=settings.start_timeout_secs,
-                     explain=explain)
-    )  # fmt: skip
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not starting.done():  # SIGTERM while still trying to start
-        starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
-        return 0
     try:
-        runners = starting.result()
+        runners = await start_unless_stopped(
+            lambda: _started(args, settings), stop, deadline_secs=settings.start_timeout_secs,
+            explain=explain,
+        )  # fmt: skip
     except StartupError as exc:
         sys.stderr.write(f"streamer consume: {exc}\n")
         return exc.exit_code
+    if runners is None:  # SIGTERM while still trying to start
+        return 0
+    loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, _stop_all, runners)
     loop.add_signal_handler(signal.SIGINT, _stop_all, runners)
     if stop.is_set():

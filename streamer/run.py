@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,33 +73,29 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(settings: Any, args: argparse.Namespace) -> int:
     from streamer.service import Service  # noqa: PLC0415 - keep `streamer --help` light
-    from streamer.startup import Explainer, StartupError, start_within  # noqa: PLC0415
+    from streamer.startup import (  # noqa: PLC0415
+        Explainer,
+        StartupError,
+        start_unless_stopped,
+        stop_on_signals,
+    )
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     async def started() -> Any:
         service = Service(settings)
         return await service.__aenter__()  # cleans up after itself when it fails
 
-    starting = asyncio.create_task(
-        start_within(started, deadline_secs=settings.start_timeout_secs,
-                     explain=Explainer(settings.kafka, settings.base_url))
-    )  # fmt: skip
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not starting.done():  # SIGTERM while still trying to start
-        starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
-        return 0
     try:
-        service = starting.result()
+        service = await start_unless_stopped(
+            started, stop, deadline_secs=settings.start_timeout_secs,
+            explain=Explainer(settings.kafka, settings.base_url),
+        )  # fmt: skip
     except StartupError as exc:
         sys.stderr.write(f"streamer run: {exc}\n")
         return exc.exit_code
+    if service is None:  # SIGTERM while still trying to start
+        return 0
     try:
         return int(await service.wait(stop, until_finished=args.until_finished))
     finally:

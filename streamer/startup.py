@@ -15,6 +15,7 @@ keys or passwords, and never a response body.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -149,6 +150,39 @@ async def start_within(
         log.warning("start_retry", attempt=attempt, reason=str(error), retry_secs=round(pause, 2))
         await asyncio.sleep(pause)
         attempt += 1
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event SIGTERM and SIGINT set (on the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def start_unless_stopped(
+    start: Callable[[], Awaitable[T]],
+    stop: asyncio.Event,
+    *,
+    deadline_secs: float,
+    explain: Callable[[BaseException], StartupError],
+) -> T | None:
+    """`start_within`, abandoned as soon as `stop` is set (None then): an orchestrator that
+    stops a process still waiting for Kafka must not wait for the start deadline."""
+    starting = asyncio.create_task(
+        start_within(start, deadline_secs=deadline_secs, explain=explain)
+    )
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        return None
+    return starting.result()
 
 
 def _name(exc: BaseException) -> str:
