@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -152,3 +156,51 @@ async def test_a_ten_megabyte_event_is_one_row(tmp_path: Path, kafka: KafkaSetti
     table_rows = rows(uri)
     assert Counter({1: 2}) == Counter(counts(table_rows).values())
     assert big.decode() == next(r["raw"] for r in table_rows if r["kafka_offset"] == 0)
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "8m") -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `path` (needs root: CI and the dev container run as root)."""
+    path.mkdir(parents=True)
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is made by mounting a small tmpfs, which needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of `disk` with one file; returns it (delete it to free the disk)."""
+    filler = disk / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as out:  # until ENOSPC
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    return filler
+
+
+async def test_a_full_disk_holds_rows_until_there_is_room_again(
+    tmp_path: Path, kafka: KafkaSettings
+) -> None:
+    """The table's disk fills up: writes fail (store_error), rows wait in the buffer, nothing is
+    dropped; once space is freed every event is in the table, once."""
+    with small_disk(tmp_path / "disk") as disk:
+        uri = str(disk / "archive")
+        first, second = sessions_events(4, 5), sessions_events(4, 5)
+        before = problems("store_error")
+        async with running(archive_settings(uri), kafka, unique_name("g")):
+            await produce(kafka.bootstrap_servers, kafka.events_topic, first)
+            await wait_for(lambda: count(uri) >= len(first))
+            filler = fill(disk)
+            await produce(kafka.bootstrap_servers, kafka.events_topic, second)
+            async with asyncio.timeout(60):
+                while problems("store_error") < before + 1:  # noqa: ASYNC110 - a counter
+                    await asyncio.sleep(0.2)
+            held = count(uri)
+            filler.unlink()
+            await wait_for(lambda: count(uri) >= len(first) + len(second))
+        found = dict(counts(rows(uri)))
+
+    assert (len(first), {str(e["id"]): 1 for _, e in first + second}) == (held, found)
