@@ -42,16 +42,14 @@ from streamer.kafka.errors import (
     SinkTransientError,
     classify,
 )
+from streamer.kafka.readback import ReadBack
 from streamer.kafka.records import RecordFormat
 from streamer.kafka.settings import SinkSettings
-from streamer.kafka.visibility import Visibility, VisibilityCheck
-from streamer.kafka.writers import Marker, Writer, make_writer
+from streamer.kafka.visibility import Visibility
+from streamer.kafka.writers import Writer, make_writer
 from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
-
-# How long a read-back may wait once a restarted producer has settled the transaction in doubt.
-SETTLED_CHECK_TIMEOUT_S = 30.0
 
 
 class KafkaSink(AsyncResource):
@@ -79,8 +77,11 @@ class KafkaSink(AsyncResource):
         self._done = 0  # items committed (or routed) by the flusher
         self._progress = asyncio.Event()
         self._limits: dict[str, int] = {}
-        self._previous: Batch | None = None  # the last committed batch, until confirmed visible
-        self._visibility: VisibilityCheck | None = None
+        self._readback = ReadBack(
+            self.kafka,
+            enabled=self.settings.mode == "exactly_once",
+            timeout_s=self.settings.request_timeout_ms / 1000,
+        )
         self.failure: SinkError | None = None
 
     async def start(self) -> None:
@@ -102,9 +103,7 @@ class KafkaSink(AsyncResource):
                     topics[self.kafka.checkpoints_topic].partitions,
                 )
             )
-            if self.settings.mode == "exactly_once":
-                self._visibility = VisibilityCheck(self.kafka)
-                await self._visibility.start()
+            await self._readback.start()
             if self.settings.deltas_enabled:
                 self._deltas = DeltaPublisher(self.kafka, self.settings)
                 await self._deltas.start()
@@ -137,8 +136,7 @@ class KafkaSink(AsyncResource):
     async def _close_clients(self) -> None:
         if self._writer is not None:
             await self._writer.stop()
-        if self._visibility is not None:
-            await self._visibility.stop()
+        await self._readback.stop()
         if self._deltas is not None:
             await self._deltas.stop()
 
@@ -259,21 +257,21 @@ class KafkaSink(AsyncResource):
                 attempt += 1
                 await self._backoff(attempt, error)
         metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
-        self._previous = batch
+        self._readback.committed(batch)
         self._committed(batch)
 
     async def _was_committed(self, error: AmbiguousCommitError) -> bool:
         """After a commit with an unknown outcome: restart the writer (which settles the old
         transaction one way or the other), then look whether its records are visible."""
         await self._writer_start()
-        committed = await self._settled_visible(error.marker)
+        committed = await self._readback.settled(error.marker)
         log.warning("sink_commit_resolved", committed=committed)
         return committed
 
     async def _write_once(self, batch: Batch, *, recovering: bool) -> None:
         """Write `batch`; the batch committed before it must be visible before this one commits.
 
-        Normally that is confirmed while this batch is being sent (`_confirm_previous`) and
+        Normally that is confirmed while this batch is being sent (`ReadBack.confirm_last`) and
         awaited before the commit. After a failure it is settled first, on the restarted
         producer, and a lost batch is written again ahead of this one, in the same transaction;
         this one is then checked after its commit."""
@@ -281,7 +279,7 @@ class KafkaSink(AsyncResource):
         if recovering:
             await self._write_recovering(writer, batch)
             return
-        confirmed = asyncio.ensure_future(self._confirm_previous())
+        confirmed = asyncio.ensure_future(self._readback.confirm_last())
         try:
             batch.marker = await writer.write(
                 batch.event_records(self.format),
@@ -295,62 +293,22 @@ class KafkaSink(AsyncResource):
                 confirmed.exception()  # retrieved: write() has raised it or sending failed
 
     async def _write_recovering(self, writer: Writer, batch: Batch) -> None:
-        pending = batch
-        if not await self._previous_visible():
-            assert self._previous is not None
-            pending = self._previous.then(batch)
+        lost = await self._readback.lost_last()
+        pending = lost.then(batch) if lost is not None else batch
         batch.marker = await writer.write(
             pending.event_records(self.format), pending.checkpoint_records
         )
         if batch.marker is not None:
-            if not await self._settled_visible(batch.marker):
+            if not await self._readback.settled(batch.marker):
                 metrics.ERRORS.labels(reason="commit_lost").inc()
                 raise SinkTransientError("a committed batch is not visible")
             batch.verified = True
 
-    async def _confirm_previous(self) -> None:
-        """Raise (so that the open transaction is not committed) unless the previous batch is
-        visible: the retry settles whether it was lost and writes it again if so."""
-        visibility = await self._check_previous()
-        if visibility is not Visibility.VISIBLE:
-            raise SinkTransientError(f"the previous commit is {visibility.value}")
-
     async def _confirm_last(self) -> None:
         """At stop, after the last write: confirm the last batch, writing it again if lost."""
-        if await self._check_previous() is not Visibility.VISIBLE:
+        if await self._readback.check_last() is not Visibility.VISIBLE:
             await self._writer_stop()  # a new producer settles the transaction either way
             await self._write(Batch.empty(), recovering=True)
-
-    async def _check_previous(self) -> Visibility:
-        """Whether the last committed batch is readable (VISIBLE when there is nothing to check)."""
-        previous = self._previous
-        if previous is None or previous.marker is None or previous.verified:
-            return Visibility.VISIBLE
-        assert self._visibility is not None
-        timeout_s = self.settings.request_timeout_ms / 1000
-        visibility = await self._visibility.check(previous.marker, timeout_s)
-        previous.verified = visibility is Visibility.VISIBLE
-        return visibility
-
-    async def _settled_visible(self, marker: Marker) -> bool:
-        """Visible or lost, once a restarted producer has settled the transaction; raises (so the
-        write is retried) while the broker cannot tell yet."""
-        assert self._visibility is not None
-        visibility = await self._visibility.check(marker, SETTLED_CHECK_TIMEOUT_S)
-        if visibility is Visibility.UNDETERMINED:
-            raise SinkTransientError("a commit's outcome is not readable yet")
-        return visibility is Visibility.VISIBLE
-
-    async def _previous_visible(self) -> bool:
-        previous = self._previous
-        if previous is None or previous.marker is None or previous.verified:
-            return True
-        if await self._settled_visible(previous.marker):
-            previous.verified = True
-            return True
-        metrics.ERRORS.labels(reason="commit_lost").inc()
-        log.error("sink_commit_lost", rewriting_events=len(previous.events), marker=previous.marker)
-        return False
 
     async def _writer_start(self) -> Writer:
         assert self._writer is not None
