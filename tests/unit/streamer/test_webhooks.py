@@ -1,9 +1,14 @@
-"""Standard Webhooks verification and dedupe."""
+"""Standard Webhooks verification and dedupe.
+
+The `standardwebhooks` package checks timestamps against the clock, so each delivery is signed
+at the moment the test runs (`now()`), never at collection time.
+"""
 
 from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 
 import anthropic
 import pytest
@@ -13,50 +18,57 @@ from streamer.webhooks import WebhookError, WebhookVerifier, sign
 
 SECRET = SecretStr("whsec_" + base64.b64encode(b"k" * 32).decode())
 BODY = b'{"type":"event","id":"whe_1","data":{"type":"session.created","id":"sesn_1"}}'
-NOW = int(time.time())  # the package checks timestamps against the clock
 
 
-def _headers(signature: str, timestamp: int = NOW, webhook_id: str = "whe_1") -> dict[str, str]:
+def now() -> int:
+    return int(time.time())
+
+
+def signed(
+    webhook_id: str = "whe_1", age_secs: int = 0, signature: str | None = None
+) -> dict[str, str]:
+    """Headers of a delivery of BODY sent `age_secs` ago (`signature` replaces the real one)."""
+    sent_at = now() - age_secs
     return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature,
+        "webhook-id": "whe_1",
+        "webhook-timestamp": str(sent_at),
+        "webhook-signature": signature or sign(SECRET, webhook_id, sent_at, BODY),
     }
 
 
 def test_genuine_delivery_returns_its_id() -> None:
     """A correctly signed, fresh delivery verifies and yields the webhook id."""
-    verifier = WebhookVerifier(SECRET)
-
-    assert "whe_1" == verifier.verify(BODY, _headers(sign(SECRET, "whe_1", NOW, BODY)))
+    assert "whe_1" == WebhookVerifier(SECRET).verify(BODY, signed())
 
 
 def test_any_matching_signature_entry_is_enough() -> None:
     """Space-separated entries: one valid v1 signature among others verifies (key rotation)."""
-    signature = "v1,bm9wZQ== " + sign(SECRET, "whe_1", NOW, BODY)
+    headers = signed()
+    headers["webhook-signature"] = "v1,bm9wZQ== " + headers["webhook-signature"]
 
-    assert "whe_1" == WebhookVerifier(SECRET).verify(BODY, _headers(signature))
+    assert "whe_1" == WebhookVerifier(SECRET).verify(BODY, headers)
 
 
-@pytest.mark.parametrize(
-    ("body", "headers", "reason"),
-    [
-        (BODY + b" ", _headers(sign(SECRET, "whe_1", NOW, BODY)), "bad_signature"),
-        (BODY, _headers(sign(SECRET, "whe_1", NOW - 301, BODY), NOW - 301), "stale_timestamp"),
-        (BODY, _headers(sign(SECRET, "whe_2", NOW, BODY)), "bad_signature"),
-        (BODY, {"webhook-id": "whe_1"}, "missing_headers"),
-        (BODY, _headers("v1,x", timestamp=0) | {"webhook-timestamp": "x"}, "bad_timestamp"),
-        (BODY, _headers("v1,not base64!"), "bad_signature"),
-        (BODY, _headers("no-comma"), "bad_signature"),
-        (b"\xff\xfe", _headers(sign(SECRET, "whe_1", NOW, BODY)), "bad_signature"),
-    ],
-)
+CASES: list[tuple[bytes, Callable[[], dict[str, str]], str]] = [
+    (BODY + b" ", signed, "bad_signature"),
+    (BODY, lambda: signed(age_secs=301), "stale_timestamp"),
+    (BODY, lambda: signed(webhook_id="whe_2"), "bad_signature"),
+    (BODY, lambda: {"webhook-id": "whe_1"}, "missing_headers"),
+    (BODY, lambda: signed() | {"webhook-timestamp": "x"}, "bad_timestamp"),
+    (BODY, lambda: signed(signature="v1,not base64!"), "bad_signature"),
+    (BODY, lambda: signed(signature="no-comma"), "bad_signature"),
+    (b"\xff\xfe", signed, "bad_signature"),
+]
+
+
+@pytest.mark.parametrize(("body", "headers", "reason"), CASES)
 def test_bad_or_stale_deliveries_are_rejected(
-    body: bytes, headers: dict[str, str], reason: str
+    body: bytes, headers: Callable[[], dict[str, str]], reason: str
 ) -> None:
-    """Tampered bodies, other ids, stale timestamps and missing headers are rejected."""
+    """Tampered or non-UTF-8 bodies, other ids, stale timestamps, malformed signatures and
+    missing headers are rejected, each with its reason."""
     with pytest.raises(WebhookError) as raised:
-        WebhookVerifier(SECRET).verify(body, headers)
+        WebhookVerifier(SECRET).verify(body, headers())
 
     assert reason == raised.value.reason
 
@@ -74,10 +86,9 @@ def test_retries_of_one_delivery_count_once() -> None:
 
 def test_signatures_agree_with_the_sdk_s_verification() -> None:
     """What `sign` makes, the official SDK's `webhooks.unwrap` accepts (same package beneath)."""
-    headers = _headers(sign(SECRET, "whe_1", NOW, BODY))
     with anthropic.Anthropic(api_key="unused") as client:
         event = client.beta.webhooks.unwrap(
-            BODY.decode(), headers=headers, key=SECRET.get_secret_value()
+            BODY.decode(), headers=signed(), key=SECRET.get_secret_value()
         )
 
     assert ("whe_1", "sesn_1") == (event.id, event.data.id)
