@@ -273,12 +273,16 @@ class _View:
         self.total = 0
         self.metrics_url = ""
         self.tail_command = "streamer tail"
+        from streamer.tail.printer import Printer  # noqa: PLC0415 - keep `streamer --help` light
+        from streamer.tail.select import Selection  # noqa: PLC0415
+
+        self._printer = Printer(Selection(), width=120)
         self.tokens = 0
 
     def add(self, message: Any, *, is_audit: bool) -> None:
         if not is_audit:
             self.total += 1
-            self.tail.append(_describe(message))
+            self.tail.append(_describe(self._printer, message))
             return
         import orjson  # noqa: PLC0415
 
@@ -310,9 +314,9 @@ class _View:
         print(clear + "\n".join(lines), flush=True)  # noqa: T201
 
 
-def _describe(message: Any) -> str:
-    headers = {k: bytes(v).decode(errors="replace") for k, v in message.headers or ()}
-    return f"{headers.get('ce_time', '?')}  {message.key.decode()}  {headers.get('ce_type', '?')}"
+def _describe(printer: Any, message: Any) -> str:
+    """The line `streamer tail` prints for the record (time, short session id, type, summary)."""
+    return str(printer.render(message).decode("utf-8", "replace").rstrip("\n"))
 
 
 def _rate(window: deque[tuple[float, int]]) -> float:
