@@ -22,6 +22,7 @@ from consumers.dlq import DeadLetters
 from consumers.errors import BadRecordError, ConsumerError
 from consumers.gate import Gate
 from consumers.settings import RunnerSettings
+from streamer.api import ApiError
 from streamer.kafka.config import KafkaSettings
 from streamer.resource import AsyncResource
 
@@ -239,6 +240,8 @@ class Runner(AsyncResource):
                 await self.consumer.handle(record)
             except ConsumerError as exc:
                 error = exc
+            except ApiError as exc:  # the Managed Agents client's: it says whether to retry
+                error = ConsumerError(str(exc), retriable=exc.retriable, kind="api")
             except Exception as exc:  # noqa: BLE001 - a consumer bug must not stop the others
                 error = ConsumerError(f"{type(exc).__name__}: {exc}", kind="unexpected")
             else:

@@ -112,19 +112,19 @@ class Explainer:
         )
 
     def _api(self, exc: ApiError) -> StartupError:
-        where = self.api_base_url or "the API"
+        where = f"the API at {self.api_base_url}" if self.api_base_url else "the API"
         if isinstance(exc, ApiStatusError) and exc.status in (401, 403):
             return StartupError(
-                f"the API at {where} refused ANTHROPIC_API_KEY ({exc.status} {exc.error_type})",
+                f"{where} refused ANTHROPIC_API_KEY ({exc.status} {exc.error_type})",
                 retriable=False,
                 exit_code=2,
             )
         if isinstance(exc, ApiConnectionError):
             return StartupError(
-                f"cannot reach the API at {where} (check ANTHROPIC_BASE_URL): {exc}",
+                f"cannot reach {where} (check ANTHROPIC_BASE_URL): {exc}",
                 retriable=True,
             )
-        return StartupError(f"the API at {where} failed the start: {exc}", retriable=exc.retriable)
+        return StartupError(f"{where} failed the start: {exc}", retriable=exc.retriable)
 
 
 async def start_within(

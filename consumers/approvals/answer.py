@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 
 from consumers.approvals import metrics
-from consumers.approvals.api import ApiClient, Sent
+from consumers.approvals.api import BotApi, Sent
 from consumers.approvals.audit import AuditLog
 from consumers.approvals.config import ApprovalSettings
 from consumers.approvals.errors import ApiError
@@ -50,7 +50,7 @@ class Answerer:
     """Sends `user.tool_confirmation`s through the protocol above."""
 
     def __init__(
-        self, api: ApiClient, state: StateStore, audit: AuditLog, settings: ApprovalSettings
+        self, api: BotApi, state: StateStore, audit: AuditLog, settings: ApprovalSettings
     ) -> None:
         self._api = api
         self._state = state

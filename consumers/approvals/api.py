@@ -1,18 +1,22 @@
-"""The few Managed Agents API calls the bot makes: send a confirmation, read history, a session."""
+"""The few Managed Agents API calls the bot makes: send a confirmation, read history, a session.
+
+They go through the one Managed Agents client (`streamer.api.ApiClient`: headers, the beta
+header, error parsing and the SDK's retry rules in one place); this module only says what each
+answer means to the bot. Failures are `streamer.api.ApiError`s, whose `retriable` the runner
+honours like a consumer error's.
+"""
 
 from __future__ import annotations
 
 import enum
 from typing import Any
 
-import aiohttp
-import orjson
+from pydantic import SecretStr
 
 from consumers.approvals.config import ApprovalSettings
-from consumers.approvals.errors import ApiError
+from streamer.api import ApiClient, ApiError
+from streamer.api.errors import ApiBodyError, ApiStatusError
 from streamer.resource import AsyncResource
-
-BETA = "managed-agents-2026-04-01"
 
 
 class Sent(enum.Enum):
@@ -23,31 +27,24 @@ class Sent(enum.Enum):
     REFUSED = "refused"  # another 4xx: not pending (answered, interrupted) or invalid
 
 
-class ApiClient(AsyncResource):
-    """An aiohttp session with the API's headers; `start`/`stop`, `async with`."""
+class BotApi(AsyncResource):
+    """The bot's calls over one `ApiClient`; `start`/`stop`, `async with`."""
 
     def __init__(self, settings: ApprovalSettings) -> None:
         self._settings = settings
-        self._http: aiohttp.ClientSession | None = None
+        self._client = ApiClient(
+            settings.api_base_url,
+            settings.api_key or SecretStr(""),
+            request_timeout_secs=settings.api_timeout_secs,
+        )
 
     async def start(self) -> None:
         """Open the connection pool; safe twice."""
-        if self._http is None:
-            headers = {"anthropic-version": "2023-06-01", "anthropic-beta": BETA}
-            if self._settings.api_key is not None:
-                headers["x-api-key"] = self._settings.api_key.get_secret_value()
-            timeout = aiohttp.ClientTimeout(total=self._settings.api_timeout_secs)
-            self._http = aiohttp.ClientSession(
-                base_url=self._settings.api_base_url.rstrip("/") + "/",
-                headers=headers,
-                timeout=timeout,
-            )
+        await self._client.start()
 
     async def stop(self) -> None:
         """Close the pool; safe twice."""
-        http, self._http = self._http, None
-        if http is not None:
-            await http.close()
+        await self._client.stop()
 
     async def send_confirmation(
         self, session_id: str, tool_use_id: str, result: str, deny_message: str | None
@@ -60,70 +57,50 @@ class ApiClient(AsyncResource):
         }
         if result == "deny" and deny_message:
             confirmation["deny_message"] = deny_message
-        status, _body = await self._request(
-            "POST", f"v1/sessions/{session_id}/events", json={"events": [confirmation]}
-        )
-        if status < 300:
-            return Sent.ACCEPTED
-        if status in (404, 409):
-            return Sent.GONE
-        if status in (401, 403, 408, 429) or status >= 500:
-            raise ApiError(f"confirmation not accepted: HTTP {status}", status=status)
-        return Sent.REFUSED
+        try:
+            await self._client.post_json(
+                f"/v1/sessions/{session_id}/events", {"events": [confirmation]}
+            )
+        except ApiBodyError:
+            return Sent.ACCEPTED  # a success status: whatever the body, the answer is in
+        except ApiStatusError as exc:
+            if exc.status in (404, 409):
+                return Sent.GONE
+            if exc.status in (401, 403) or exc.retriable:
+                raise  # the key, a rate limit, the server: not an answer about this call
+            return Sent.REFUSED
+        return Sent.ACCEPTED
 
     async def confirmation_exists(self, session_id: str, tool_use_id: str) -> bool:
         """Whether the session's history holds a `user.tool_confirmation` for `tool_use_id`."""
-        page: str | None = None
-        while True:
-            params: dict[str, str] = {"types[]": "user.tool_confirmation", "limit": "1000"}
-            if page:
-                params["page"] = page
-            status, body = await self._request(
-                "GET", f"v1/sessions/{session_id}/events", params=params
-            )
-            if status == 404:
+        try:
+            async for page in self._client.list_events(
+                session_id, types=("user.tool_confirmation",)
+            ):
+                if any(isinstance(e, dict) and e.get("tool_use_id") == tool_use_id for e in page):
+                    return True
+        except ApiStatusError as exc:
+            if exc.status == 404:
                 return False
-            if status >= 300 or not isinstance(body, dict):
-                raise ApiError(f"history not readable: HTTP {status}", status=status)
-            data = body.get("data") or []
-            if any(isinstance(e, dict) and e.get("tool_use_id") == tool_use_id for e in data):
-                return True
-            page = body.get("next_page")
-            if not page:
-                return False
+            raise
+        return False
 
     async def check_key(self) -> None:
         """One cheap request at start: raises a non-retriable `ApiError` when the API refuses the
         key (401/403). Anything else is left to the retries of real work."""
         try:
-            status, _ = await self._request("GET", "v1/sessions", params={"limit": "1"})
+            await self._client.get_json("/v1/sessions", [("limit", "1")])
+        except ApiStatusError as exc:
+            if exc.status in (401, 403):
+                raise
         except ApiError:
             return
-        if status in (401, 403):
-            raise ApiError(
-                f"the API at {self._settings.api_base_url} refused ANTHROPIC_API_KEY "
-                f"(HTTP {status})",
-                status=status,
-            )
 
     async def session(self, session_id: str) -> dict[str, Any] | None:
         """The session object, or None when it is gone (404)."""
-        status, body = await self._request("GET", f"v1/sessions/{session_id}")
-        if status == 404:
-            return None
-        if status >= 300 or not isinstance(body, dict):
-            raise ApiError(f"session not readable: HTTP {status}", status=status)
-        return body
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        if self._http is None:
-            raise ApiError("API client is not started")
         try:
-            async with self._http.request(method, path, **kwargs) as response:
-                raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiError(f"API unreachable: {type(exc).__name__}") from None
-        try:
-            return response.status, orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            return response.status, None
+            return await self._client.get_session(session_id)
+        except ApiStatusError as exc:
+            if exc.status == 404:
+                return None
+            raise

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 
 from consumers.approvals import metrics
 from consumers.approvals.answer import Answerer
-from consumers.approvals.api import ApiClient
+from consumers.approvals.api import BotApi
 from consumers.approvals.audit import AuditLog
 from consumers.approvals.config import ApprovalSettings
 from consumers.approvals.errors import ApiError
@@ -64,7 +64,7 @@ class ApprovalConsumer(Consumer):
         self.settings = settings or ApprovalSettings()
         self.policy = policy
         self._sessions: OrderedDict[str, tuple[str | None, dict[str, str]] | None] = OrderedDict()
-        self._api = ApiClient(self.settings)
+        self._api = BotApi(self.settings)
         self._notifier = Notifier(self.settings.webhook_url)
         self._parts: _Parts | None = None
         self._page: ApproverPage | None = None

@@ -1,17 +1,12 @@
-"""Errors of the approval bot; the consumers package's root carries `retriable` and `kind`."""
+"""Errors of the approval bot: the API's are the one Managed Agents client's.
+
+`ApiError` is `streamer.api.ApiError` (one root for the streamer and every consumer): `retriable`
+follows the SDK's rules, `status` is the HTTP status (0 when there was no answer). The runner
+retries a retriable one like a retriable consumer error.
+"""
 
 from __future__ import annotations
 
-from consumers.errors import ConsumerError
+from streamer.api import ApiError
 
-
-class ApiError(ConsumerError):
-    """The Managed Agents API answered with an error, or could not be reached."""
-
-    kind = "api"
-
-    def __init__(self, message: str, *, status: int = 0, error_code: str | None = None) -> None:
-        retriable = status == 0 or status in (408, 409, 429) or status >= 500
-        super().__init__(message, retriable=retriable)
-        self.status = status
-        self.error_code = error_code
+__all__ = ["ApiError"]

@@ -1,4 +1,6 @@
-"""`ApiClient`: list sessions, page a session's events, open its stream.
+"""`ApiClient`: the one Managed Agents client of the streamer and every consumer.
+
+It lists sessions, pages a session's events, opens its stream, and sends events (`post_json`).
 
 Sends `x-api-key` and the documented `anthropic-version`, plus the Managed Agents beta header
 (spec §1.1). Array parameters use the SDK's brackets form (`statuses[]=idle`).
@@ -63,12 +65,14 @@ class ApiClient(AsyncResource):
             await http.close()
 
     def _headers(self) -> dict[str, str]:
-        return {
-            "x-api-key": self._api_key.get_secret_value(),
+        headers = {
             "anthropic-version": API_VERSION,
             "anthropic-beta": BETA,
             "accept": "application/json",
         }
+        if key := self._api_key.get_secret_value():
+            headers["x-api-key"] = key
+        return headers
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -77,21 +81,34 @@ class ApiClient(AsyncResource):
 
     async def get_json(self, path: str, params: Params | None = None) -> dict[str, Any]:
         """GET `path` and return its JSON object; raises ApiError subclasses."""
+        return await self._json("GET", path, params=params or [])
+
+    async def post_json(self, path: str, body: Any) -> dict[str, Any]:
+        """POST `body` (as JSON) to `path` and return the JSON object answered; raises ApiError
+        subclasses (`ApiStatusError.status` says which error status)."""
+        return await self._json("POST", path, data=orjson.dumps(body))
+
+    async def _json(self, method: str, path: str, **request: Any) -> dict[str, Any]:
+        headers = self._headers()
+        if "data" in request:
+            headers["content-type"] = "application/json"
         try:
-            async with self._session().get(
-                self.base_url + path, params=params or [], headers=self._headers()
+            async with self._session().request(
+                method, self.base_url + path, headers=headers, **request
             ) as response:
                 body = await response.read()
                 if response.status >= 400:
-                    raise _status_error("GET", path, response, body)
+                    raise _status_error(method, path, response, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiConnectionError(f"GET {path} failed: {type(exc).__name__}") from None
+            raise ApiConnectionError(f"{method} {path} failed: {type(exc).__name__}") from None
+        if not body and method != "GET":
+            return {}
         try:
             result = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise ApiBodyError(f"GET {path} returned a body that is not JSON") from None
+            raise ApiBodyError(f"{method} {path} returned a body that is not JSON") from None
         if not isinstance(result, dict):
-            raise ApiBodyError(f"GET {path} returned a non-object body")
+            raise ApiBodyError(f"{method} {path} returned a non-object body")
         return result
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
@@ -118,10 +135,16 @@ class ApiClient(AsyncResource):
                 yield session
 
     async def list_events(
-        self, session_id: str, *, created_at_gte: str | None = None, limit: int = 1000
+        self,
+        session_id: str,
+        *,
+        created_at_gte: str | None = None,
+        limit: int = 1000,
+        types: Sequence[str] = (),
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """A session's history in chronological order, one page at a time."""
-        params: Params = [("order", "asc"), ("limit", str(limit))]
+        """A session's history in chronological order, one page at a time (only `types`, when
+        given)."""
+        params: Params = [("order", "asc"), ("limit", str(limit)), *(("types[]", t) for t in types)]
         if created_at_gte is not None:
             params.append(("created_at[gte]", created_at_gte))
         async for page in self._pages(f"/v1/sessions/{session_id}/events", params):

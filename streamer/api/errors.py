@@ -21,6 +21,7 @@ class ApiError(Exception):
     retriable: bool = True
     reason: str = "api_error"
     retry_after_secs: float | None = None
+    status: int = 0  # the HTTP status of an `ApiStatusError`; 0: no answer, or not an error one
 
 
 class ApiConnectionError(ApiError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from consumers.approvals.api import ApiClient
+from consumers.approvals.api import BotApi
 from consumers.approvals.config import ApprovalSettings
 from consumers.approvals.http_api import approval_routes
 from consumers.approvals.state import StateStore
@@ -31,7 +31,7 @@ class ApproverPage(AsyncResource):
             self.auth = Auth(settings)
         except ValueError as exc:  # the message names the setting, never a token
             raise ConsumerError(str(exc), kind="config") from None
-        self._api = ApiClient(settings)
+        self._api = BotApi(settings)
         self._history = AuditHistory(kafka, settings.history_size)
         inbox = Inbox(state, SessionFacts(self._api))
         self._history.listeners.append(inbox.on_audit)

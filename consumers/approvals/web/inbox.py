@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from consumers.approvals.api import ApiClient
+from consumers.approvals.api import BotApi
 from consumers.approvals.errors import ApiError
 from consumers.approvals.model import ESCALATED, Entry
 from consumers.approvals.state import StateStore
@@ -35,7 +35,7 @@ Message = tuple[str, Any]  # (SSE event name, what it carries: an Entry, or a JS
 class SessionFacts:
     """Title, agent and metadata of sessions, read from the API once each (cached)."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: BotApi) -> None:
         self._api = api
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._failed: dict[str, float] = {}  # session -> when to ask the API again
