@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from consumers.archive.replay import topic_partitions
+from consumers.archive.replay import committed_records, topic_partitions
 from streamer.kafka.config import KafkaSettings
 
 _DECIDED = frozenset({"allow", "deny"})
@@ -21,30 +21,12 @@ _DECIDED = frozenset({"allow", "deny"})
 
 async def session_decisions(kafka: KafkaSettings, session_id: str) -> dict[str, dict[str, Any]]:
     """tool_use_id -> the latest (non-shadow) allow/deny audit record of `session_id`."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
-
     topic = kafka.approvals_topic
-    partitions = await topic_partitions(kafka, topic)
-    if not partitions:
-        return {}
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed")  # fmt: skip
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        found: dict[str, dict[str, Any]] = {}
-        pending = {tp for tp, end in ends.items() if end > 0}
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=500)
-            for message in (m for ms in batches.values() for m in ms):
-                _keep(found, message, session_id)
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return found
-    finally:
-        await consumer.stop()
+    found: dict[str, dict[str, Any]] = {}
+    partitions = await topic_partitions(kafka, topic) or set()
+    async for message in committed_records(kafka, topic, partitions):
+        _keep(found, message, session_id)
+    return found
 
 
 def _keep(found: dict[str, dict[str, Any]], message: Any, session_id: str) -> None:

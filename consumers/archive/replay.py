@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -256,10 +256,20 @@ async def _write(producer: Any, records: Sequence[Any]) -> None:
 
 async def existing_ids(kafka: KafkaSettings, topic: str, partitions: set[int]) -> set[str]:
     """The `ce_id`s of every committed record of `topic`'s `partitions`."""
+    ids = {_record_id(message) async for message in committed_records(kafka, topic, partitions)}
+    ids.discard("")
+    return ids
+
+
+async def committed_records(
+    kafka: KafkaSettings, topic: str, partitions: set[int]
+) -> AsyncIterator[Any]:
+    """Every committed record of `topic`'s `partitions`, from their beginning to the end
+    offsets they had when reading started (no consumer group, nothing committed)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
     if not partitions:
-        return set()
+        return
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed")  # fmt: skip
     await consumer.start()
@@ -267,7 +277,14 @@ async def existing_ids(kafka: KafkaSettings, topic: str, partitions: set[int]) -
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        return await _read_ids(consumer, await consumer.end_offsets(tps))
+        ends = await consumer.end_offsets(tps)
+        pending = {tp for tp, end in ends.items() if end > 0}
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=500)
+            for messages in batches.values():
+                for message in messages:
+                    yield message
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
 
@@ -279,25 +296,15 @@ async def topic_partitions(kafka: KafkaSettings, topic: str) -> set[int] | None:
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
+        # Named in a metadata request, a missing topic would be created by a broker that
+        # auto-creates topics: look for it in the list first.
+        if topic not in await admin.list_topics():
+            return None
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
     found = [t for t in described if t["topic"] == topic and t["error_code"] == 0]
     return {p["partition"] for p in found[0]["partitions"]} if found else None
-
-
-async def _read_ids(consumer: Any, ends: dict[Any, int]) -> set[str]:
-    ids: set[str] = set()
-    pending = {tp for tp, end in ends.items() if end > 0}
-    while pending:
-        batches = await consumer.getmany(*pending, timeout_ms=500)
-        for messages in batches.values():
-            ids.update(_record_id(m) for m in messages)
-        for tp in list(pending):
-            if await consumer.position(tp) >= ends[tp]:
-                pending.discard(tp)
-    ids.discard("")
-    return ids
 
 
 def _record_id(message: Any) -> str:
