@@ -15,7 +15,8 @@ backoff. Sessions whose checkpoint says they finished are not followed again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import structlog
 
@@ -23,6 +24,7 @@ from streamer import telemetry
 from streamer.api import ApiClient
 from streamer.discovery import Discovery, DiscoverySettings, InMemoryWatermarks, WatermarkStore
 from streamer.events import Checkpoint
+from streamer.fleet.bounded import BoundedDict
 from streamer.follower import (
     Follower,
     FollowerFatalError,
@@ -46,9 +48,13 @@ class Supervisor(AsyncResource):
         discovery_interval_secs: float | None = None,
         discovery: DiscoverySettings | None = None,
         watermarks: WatermarkStore | None = None,
+        ended_kept: int = 10000,
+        on_ended: Callable[[str, str], None] | None = None,
     ) -> None:
         """Discovery runs when `discovery` (or just its interval) is given; its watermark lives
-        in `watermarks` (default: in memory, so every start is a first start)."""
+        in `watermarks` (default: in memory, so every start is a first start). `ended_kept` caps
+        `ended` (older ends are told by their finished checkpoints); `on_ended(session_id,
+        outcome)` is called when a follower finishes or fails for good."""
         self._client = client
         self._sink = sink
         self._settings = settings
@@ -61,8 +67,10 @@ class Supervisor(AsyncResource):
             self._discoverer = Discovery(client, store, self.follow, self.secured, discovery)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
-        self.ended: dict[str, str] = {}  # session id -> "finished" | "fatal:<reason>"
-        self.crashes: dict[str, int] = {}  # session id -> how often its follower crashed
+        # session id -> "finished" | "fatal:<reason>", the most recent `ended_kept` only
+        self.ended: BoundedDict[str, str] = BoundedDict(ended_kept)
+        self.crashes: dict[str, int] = {}  # running sessions -> how often their follower crashed
+        self._on_ended = on_ended
         self._restarts: dict[str, asyncio.TimerHandle] = {}  # crashed followers, due again
         self._discovery: asyncio.Task[None] | None = None
         self._discovery_failing = False
@@ -155,12 +163,21 @@ class Supervisor(AsyncResource):
             return
         exc = task.exception()
         if exc is None:
-            self.ended[session_id] = "finished"
+            # Remembered as finished even once `ended` has forgotten it: never followed again.
+            resume = follower.resume_point() or Checkpoint(session_id, "", ())
+            self._checkpoints[session_id] = replace(resume, finished=True)
+            self._ended(session_id, "finished")
         elif isinstance(exc, FollowerFatalError):
-            self.ended[session_id] = f"fatal:{exc.reason}"
             log.error("session_unfollowable", session_id=session_id, reason=exc.reason)
+            self._ended(session_id, f"fatal:{exc.reason}")
         else:
             self._crashed(session_id, exc, follower)
+
+    def _ended(self, session_id: str, outcome: str) -> None:
+        self.ended[session_id] = outcome
+        self.crashes.pop(session_id, None)
+        if self._on_ended is not None:
+            self._on_ended(session_id, outcome)
 
     def _crashed(self, session_id: str, exc: BaseException, follower: Follower) -> None:
         """Count and log the crash; follow again after a backoff, from what was published."""
