@@ -94,8 +94,8 @@ class Fleet(AsyncResource):
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
         )
         consumer.subscribe([self._kafka.sessions_topic], listener=_Listener(self))
+        self._consumer = consumer  # the listener may run as soon as the consumer starts
         await consumer.start()
-        self._consumer = consumer
         self._started = True
         self._loop = asyncio.create_task(self._consume_forever(), name="fleet-consumer")
         if self._discovery_interval is not None:
@@ -171,7 +171,7 @@ class Fleet(AsyncResource):
                 continue
             self.lanes[tp.partition] = lane
         if new:
-            consumer.seek_to_beginning(*new)
+            await consumer.seek_to_beginning(*new)
             ends = await consumer.end_offsets(new)
             self._behind.update({tp: end for tp, end in ends.items() if end > 0})
         self._assigned_once = True
@@ -198,6 +198,13 @@ class Fleet(AsyncResource):
         )
 
     async def _consume_forever(self) -> None:
+        try:
+            await self._consume()
+        except Exception as exc:
+            log.exception("fleet_consumer_failed", error=type(exc).__name__)
+            raise
+
+    async def _consume(self) -> None:
         consumer = self._consumer
         assert consumer is not None
         while True:
