@@ -12,20 +12,20 @@ topic is its own state, read in full by each new owner.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from streamer import telemetry
-from streamer.api import ApiClient, ApiError
-from streamer.discovery import DiscoverySettings, WatermarkStore
+from streamer.api import ApiClient
+from streamer.discovery import DiscoverySettings, InMemoryWatermarks, WatermarkStore
 from streamer.fleet.bounded import BoundedDict
 from streamer.fleet.control import Announcement, ControlTopic, decode, ensure_control_topic
 from streamer.fleet.lane import Lane
+from streamer.fleet.poller import POLLING_PARTITION, Poller
 from streamer.fleet.settings import FleetSettings
-from streamer.follower import Follower, FollowerSettings, agent_id_of, agent_model_of
+from streamer.follower import FollowerSettings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.resource import AsyncResource
@@ -63,15 +63,19 @@ class Fleet(AsyncResource):
         self._sink = sink
         self._follower = follower
         self.settings = settings
-        self._discovery_interval = discovery.interval_secs if discovery is not None else None
-        self._watermarks = watermarks
+        self.poller = (
+            Poller(client, watermarks or InMemoryWatermarks(), self.follow, self.secured,
+                   settings=discovery, backoff=follower)
+            if discovery is not None
+            else None
+        )  # fmt: skip
         self.control = ControlTopic(kafka)
         self.lanes: dict[int, Lane] = {}
         self._partitions = settings.partitions
         self._consumer: AIOKafkaConsumer | None = None
         self._loop: asyncio.Task[None] | None = None
-        self._discovery: asyncio.Task[None] | None = None
-        self._announced: BoundedDict[str, float] = BoundedDict(settings.announced_kept)
+        # Recently announced ids -> whether the broker acknowledged the announcement.
+        self._announced: BoundedDict[str, bool] = BoundedDict(settings.announced_kept)
         self._announcing: set[asyncio.Task[None]] = set()
         self._behind: dict[TopicPartition, int] = {}  # assigned, not yet read to this offset
         self._assigned_once = False
@@ -98,20 +102,18 @@ class Fleet(AsyncResource):
         await consumer.start()
         self._started = True
         self._loop = asyncio.create_task(self._consume_forever(), name="fleet-consumer")
-        if self._discovery_interval is not None:
-            self._discovery = asyncio.create_task(self._discover_forever(), name="discovery")
 
     async def stop(self) -> None:
         """Stop discovery, release every lane (commit), leave the group."""
         if not self._started:
             return
         self._started = False
-        for task in (self._discovery, self._loop, *self._announcing):
+        if self.poller is not None:
+            await self.poller.stop()
+        for task in (self._loop, *self._announcing):
             if task is not None:
                 task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._discovery, self._loop) if t is not None), return_exceptions=True
-        )
+        await asyncio.gather(*(t for t in (self._loop,) if t is not None), return_exceptions=True)
         await self.release(list(self.lanes))
         if self._consumer is not None:
             await self._consumer.stop()  # leaves the group: the partitions move at once
@@ -129,9 +131,18 @@ class Fleet(AsyncResource):
 
     @property
     def ready(self) -> bool:
-        """Member of the group, owning its partitions and caught up on them."""
+        """Member of the group, owning its partitions and caught up on them; when it polls
+        (it owns partition 0), a discovery pass succeeded and the last one did not crash."""
         loop = self._loop
-        return self._started and loop is not None and not loop.done() and self.caught_up
+        alive = self._started and loop is not None and not loop.done() and self.caught_up
+        poller = self.poller
+        if poller is None or not poller.running:
+            return alive
+        return alive and poller.passed_once and not poller.failing
+
+    def secured(self, session_id: str) -> bool:
+        """Whether the group has `session_id`: its announcement was acknowledged."""
+        return self._announced.get(session_id) is True
 
     def follow(
         self, session_id: str, agent_id: str | None = None, agent_model: str | None = None
@@ -143,16 +154,17 @@ class Fleet(AsyncResource):
             raise RuntimeError("Fleet is not started")
         if session_id in self._announced:
             return False
-        self._announced[session_id] = time.monotonic()
+        self._announced[session_id] = False
         task = asyncio.create_task(self._announce(Announcement(session_id, agent_id, agent_model)))
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)
         return True
 
     async def _announce(self, announcement: Announcement) -> None:
-        self._announced[announcement.session_id] = time.monotonic()
+        self._announced[announcement.session_id] = False
         try:
             await self.control.announce(announcement)
+            self._announced[announcement.session_id] = True
         except Exception as exc:  # noqa: BLE001 - forget it, so the next call announces again
             self._announced.pop(announcement.session_id, None)
             telemetry.error("announce_failed", error_type=type(exc).__name__)
@@ -175,10 +187,14 @@ class Fleet(AsyncResource):
             ends = await consumer.end_offsets(new)
             self._behind.update({tp: end for tp, end in ends.items() if end > 0})
         self._assigned_once = True
+        if self.poller is not None and POLLING_PARTITION in self.lanes:
+            self.poller.start()
         log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
     async def release(self, partitions: list[int]) -> None:
         """Stop the lanes of revoked partitions; returns once their last batch is settled."""
+        if self.poller is not None and POLLING_PARTITION in partitions:
+            await self.poller.stop()
         lanes = [self.lanes.pop(p) for p in partitions if p in self.lanes]
         self._behind = {tp: e for tp, e in self._behind.items() if tp.partition not in partitions}
         await asyncio.gather(*(lane.stop() for lane in lanes), return_exceptions=True)
@@ -226,23 +242,3 @@ class Fleet(AsyncResource):
                 log.warning("partition_fenced", partition=partition)
                 telemetry.error("partition_fenced")
                 await self.release([partition])
-
-    async def _discover_forever(self) -> None:
-        assert self._discovery_interval is not None
-        failures = 0
-        while True:
-            try:
-                async for session in self._client.list_sessions():
-                    session_id = session.get("id")
-                    if isinstance(session_id, str) and session_id:
-                        self.follow(session_id, agent_id_of(session), agent_model_of(session))
-                failures = 0
-                await asyncio.sleep(self._discovery_interval)
-            except ApiError as exc:
-                telemetry.error("discovery_failed", reason=exc.reason)
-                await asyncio.sleep(self._discovery_interval)
-            except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen answer: count, retry
-                delay = Follower.backoff_secs(self._follower, failures)
-                failures += 1
-                telemetry.error("discovery_crashed", error_type=type(exc).__name__)
-                await asyncio.sleep(delay)

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from simulator import Simulator, SimulatorConfig
 from streamer.config import load_settings
 from streamer.kafka.config import KafkaSettings
 from streamer.service import Service
-from streamer.simulator import Simulator, SimulatorConfig
 from tests.support.flow import injecting
 from tests.support.kafka import unique_name
 from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session
@@ -187,6 +187,6 @@ async def test_kill_9_moves_sessions_to_the_survivor(
                 child.kill()
                 await child.wait()
 
-    print(f"partitions of the killed instance owned again after {moved_secs:.1f} s")  # noqa: T201
+    print(f"partitions of the killed instance owned again after {moved_secs:.1f} s")
     assert moved_secs < 6.0 + 10.0, log.read_text()[-3000:]
     assert truth == on_topic, mismatch(truth, on_topic)
