@@ -116,13 +116,13 @@ class Supervisor(AsyncResource):
         self._started = False
         for handle in self._restarts.values():
             handle.cancel()
+        telemetry.RESTARTING.dec(len(self._restarts))  # several supervisors share the gauges
         self._restarts.clear()
-        telemetry.RESTARTING.set(0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        telemetry.FOLLOWED.dec(len(self._tasks))
         self._tasks.clear()
-        telemetry.FOLLOWED.set(0)
 
     def follow(
         self, session_id: str, agent_id: str | None = None, agent_model: str | None = None
@@ -151,14 +151,14 @@ class Supervisor(AsyncResource):
         task = asyncio.create_task(follower.run(), name=f"follow:{session_id}")
         self._tasks[session_id] = task
         task.add_done_callback(lambda t: self._on_done(session_id, t, follower))
-        telemetry.FOLLOWED.set(len(self._tasks))
+        telemetry.FOLLOWED.inc()
         log.info("session_followed", session_id=session_id)
         return True
 
     def _on_done(self, session_id: str, task: asyncio.Task[None], follower: Follower) -> None:
         if self._tasks.get(session_id) is task:
             del self._tasks[session_id]
-        telemetry.FOLLOWED.set(len(self._tasks))
+            telemetry.FOLLOWED.dec()
         if task.cancelled():
             return
         exc = task.exception()
@@ -193,11 +193,11 @@ class Supervisor(AsyncResource):
             self._checkpoints[session_id] = resume
         loop = asyncio.get_running_loop()
         self._restarts[session_id] = loop.call_later(delay, self._restart, session_id)
-        telemetry.RESTARTING.set(len(self._restarts))
+        telemetry.RESTARTING.inc()
 
     def _restart(self, session_id: str) -> None:
-        self._restarts.pop(session_id, None)
-        telemetry.RESTARTING.set(len(self._restarts))
+        if self._restarts.pop(session_id, None) is not None:
+            telemetry.RESTARTING.dec()
         if self._started and self.follow(session_id):
             telemetry.RESTARTS.inc()
             log.info("follower_restarted", session_id=session_id)

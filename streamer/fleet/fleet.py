@@ -187,6 +187,7 @@ class Fleet(AsyncResource):
             ends = await consumer.end_offsets(new)
             self._behind.update({tp: end for tp, end in ends.items() if end > 0})
         self._assigned_once = True
+        telemetry.FLEET_PARTITIONS.set(len(self.lanes))
         if self.poller is not None and POLLING_PARTITION in self.lanes:
             self.poller.start()
         log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
@@ -198,6 +199,7 @@ class Fleet(AsyncResource):
         lanes = [self.lanes.pop(p) for p in partitions if p in self.lanes]
         self._behind = {tp: e for tp, e in self._behind.items() if tp.partition not in partitions}
         await asyncio.gather(*(lane.stop() for lane in lanes), return_exceptions=True)
+        telemetry.FLEET_PARTITIONS.set(len(self.lanes))
         if lanes:
             log.info("partitions_released", partitions=sorted(lane.partition for lane in lanes))
 
