@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.discovery import DiscoverySettings
+from streamer.fleet.settings import FleetSettings
 from streamer.follower import FollowerSettings
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
@@ -70,6 +71,7 @@ class StreamerSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)  # delivery mode: `sink.mode`
+    fleet: FleetSettings = Field(default_factory=FleetSettings)  # sharing sessions: `fleet.*`
 
     @field_validator("discovery_backfill", mode="before")
     @classmethod
@@ -121,7 +123,8 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> StreamerSett
     file = tomllib.loads(config_file.read_text()) if config_file is not None else {}
     kafka = _layered(KafkaSettings, file.pop("kafka", {}), flags.pop("kafka", {}))
     sink = _layered(SinkSettings, file.pop("sink", {}), flags.pop("sink", {}))
-    return _layered(StreamerSettings, file, {**flags, "kafka": kafka, "sink": sink})
+    fleet = _layered(FleetSettings, file.pop("fleet", {}), flags.pop("fleet", {}))
+    return _layered(StreamerSettings, file, {**flags, "kafka": kafka, "sink": sink, "fleet": fleet})
 
 
 def _layered(cls: type[S], file: dict[str, Any], flags: dict[str, Any]) -> S:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import orjson
 import structlog
@@ -16,6 +17,9 @@ from streamer import telemetry
 from streamer.resource import AsyncResource
 from streamer.supervisor import Supervisor
 from streamer.webhooks import WebhookError, WebhookVerifier
+
+if TYPE_CHECKING:
+    from streamer.fleet.fleet import Fleet
 
 log = structlog.get_logger("streamer.http")
 
@@ -29,7 +33,7 @@ class HttpServer(AsyncResource):
 
     def __init__(
         self,
-        supervisor: Supervisor,
+        supervisor: Supervisor | Fleet,
         *,
         host: str = "127.0.0.1",
         port: int = 0,

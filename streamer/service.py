@@ -5,6 +5,8 @@ discovery watermark store → supervisor (followers, discovery) → HTTP. Stop, 
 `shutdown_timeout_secs`: HTTP → supervisor (followers cancelled) → sink (flush and commit what
 they published) → watermark store → client. Exactly-once holds whatever the stop interrupts: the
 sink commits events and checkpoints together.
+With the fleet enabled (`STREAMER_FLEET_ENABLED`), `Fleet` takes the supervisor's and the sink's
+place: it joins the group on the control topic and runs one sink per owned partition.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from streamer.api.client import DELTA_TYPES
 from streamer.api.errors import ApiError, ApiStatusError
 from streamer.config import StreamerSettings
 from streamer.discovery.kafka_store import KafkaWatermarks
+from streamer.fleet.fleet import Fleet
 from streamer.http import HttpServer
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
@@ -67,32 +70,52 @@ class Service:
             discovery=discovery,
             watermarks=self.watermarks,
         )
+        # With `fleet.enabled`, the fleet (one sink per owned control partition) replaces the
+        # supervisor and its single sink, which are then never started.
+        self.fleet = (
+            Fleet(
+                self.client,
+                settings.kafka,
+                sink_settings,
+                settings.follower_settings(),
+                settings.fleet,
+                discovery=discovery,
+                watermarks=self.watermarks,
+            )
+            if settings.fleet.enabled
+            else None
+        )
+        runner: Supervisor | Fleet = self.fleet or self.supervisor
         verifier = (
             WebhookVerifier(settings.webhook_secret, settings.webhook_tolerance_secs)
             if settings.webhook_secret is not None
             else None
         )
         self.http = HttpServer(
-            self.supervisor,
+            runner,
             host=settings.http_host,
             port=settings.http_port,
             webhook_path=settings.webhook_path,
             verifier=verifier,
             token=settings.http_token,
-            ready=lambda: self.supervisor.ready and not self.failed,
+            ready=lambda: runner.ready and not self.failed,
         )
         self._started = False
 
     async def start(self) -> None:
         await self.client.start()
         await self._check_api_key()
-        await self.sink.start()
+        if self.fleet is None:
+            await self.sink.start()
         if self.watermarks is not None:
             await self.watermarks.start()
-        await self.supervisor.start(self.settings.session_ids)
+        if self.fleet is not None:
+            await self.fleet.start(self.settings.session_ids)
+        else:
+            await self.supervisor.start(self.settings.session_ids)
         await self.http.start()
         self._started = True
-        log.info("streamer_started", http=self.http.url, followed=len(self.supervisor.followed))
+        log.info("streamer_started", http=self.http.url, fleet=self.fleet is not None)
 
     async def _check_api_key(self) -> None:
         """One cheap request, so that a refused key stops the start (401/403 raise). Any other
@@ -113,8 +136,11 @@ class Service:
         try:
             async with asyncio.timeout(self.settings.shutdown_timeout_secs):
                 await self.http.stop()
-                await self.supervisor.stop()
-                await self.sink.stop()
+                if self.fleet is not None:
+                    await self.fleet.stop()
+                else:
+                    await self.supervisor.stop()
+                    await self.sink.stop()
         except TimeoutError:
             log.warning("shutdown_timeout", deadline_secs=self.settings.shutdown_timeout_secs)
         finally:
@@ -139,8 +165,14 @@ class Service:
 
     @property
     def failed(self) -> bool:
-        """The sink failed for good (e.g. fenced by another instance): the process must exit."""
-        return self.sink.failure is not None
+        """The sink failed for good (e.g. fenced by another instance): the process must exit.
+        In a fleet, a fenced partition is dropped instead and the process carries on."""
+        return self.fleet is None and self.sink.failure is not None
+
+    def _finished(self) -> bool:
+        if self.fleet is not None:
+            return self.fleet.caught_up and not self.fleet.followed
+        return not self.supervisor.followed
 
     async def wait(self, stop: asyncio.Event, *, until_finished: bool = False) -> int:
         """Return 0 when `stop` is set (or, with `until_finished`, no follower is left running);
@@ -149,7 +181,7 @@ class Service:
             if self.failed:
                 log.error("sink_failed_exiting")
                 return 1
-            if until_finished and not self.supervisor.followed:
+            if until_finished and self._finished():
                 return 0
             try:
                 async with asyncio.timeout(0.5):

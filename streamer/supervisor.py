@@ -15,7 +15,8 @@ backoff. Sessions whose checkpoint says they finished are not followed again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import structlog
 
@@ -23,6 +24,7 @@ from streamer import telemetry
 from streamer.api import ApiClient
 from streamer.discovery import Discovery, DiscoverySettings, InMemoryWatermarks, WatermarkStore
 from streamer.events import Checkpoint
+from streamer.fleet.bounded import BoundedDict
 from streamer.follower import (
     Follower,
     FollowerFatalError,
@@ -46,9 +48,13 @@ class Supervisor(AsyncResource):
         discovery_interval_secs: float | None = None,
         discovery: DiscoverySettings | None = None,
         watermarks: WatermarkStore | None = None,
+        ended_kept: int = 10000,
+        on_ended: Callable[[str, str], None] | None = None,
     ) -> None:
         """Discovery runs when `discovery` (or just its interval) is given; its watermark lives
-        in `watermarks` (default: in memory, so every start is a first start)."""
+        in `watermarks` (default: in memory, so every start is a first start). `ended_kept` caps
+        `ended` (older ends are told by their finished checkpoints); `on_ended(session_id,
+        outcome)` is called when a follower finishes or fails for good."""
         self._client = client
         self._sink = sink
         self._settings = settings
@@ -61,8 +67,10 @@ class Supervisor(AsyncResource):
             self._discoverer = Discovery(client, store, self.follow, self.secured, discovery)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
-        self.ended: dict[str, str] = {}  # session id -> "finished" | "fatal:<reason>"
-        self.crashes: dict[str, int] = {}  # session id -> how often its follower crashed
+        # session id -> "finished" | "fatal:<reason>", the most recent `ended_kept` only
+        self.ended: BoundedDict[str, str] = BoundedDict(ended_kept)
+        self.crashes: dict[str, int] = {}  # running sessions -> how often their follower crashed
+        self._on_ended = on_ended
         self._restarts: dict[str, asyncio.TimerHandle] = {}  # crashed followers, due again
         self._discovery: asyncio.Task[None] | None = None
         self._discovery_failing = False
@@ -108,13 +116,13 @@ class Supervisor(AsyncResource):
         self._started = False
         for handle in self._restarts.values():
             handle.cancel()
+        telemetry.RESTARTING.dec(len(self._restarts))  # several supervisors share the gauges
         self._restarts.clear()
-        telemetry.RESTARTING.set(0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        telemetry.FOLLOWED.dec(len(self._tasks))
         self._tasks.clear()
-        telemetry.FOLLOWED.set(0)
 
     def follow(
         self, session_id: str, agent_id: str | None = None, agent_model: str | None = None
@@ -143,24 +151,33 @@ class Supervisor(AsyncResource):
         task = asyncio.create_task(follower.run(), name=f"follow:{session_id}")
         self._tasks[session_id] = task
         task.add_done_callback(lambda t: self._on_done(session_id, t, follower))
-        telemetry.FOLLOWED.set(len(self._tasks))
+        telemetry.FOLLOWED.inc()
         log.info("session_followed", session_id=session_id)
         return True
 
     def _on_done(self, session_id: str, task: asyncio.Task[None], follower: Follower) -> None:
         if self._tasks.get(session_id) is task:
             del self._tasks[session_id]
-        telemetry.FOLLOWED.set(len(self._tasks))
+            telemetry.FOLLOWED.dec()
         if task.cancelled():
             return
         exc = task.exception()
         if exc is None:
-            self.ended[session_id] = "finished"
+            # Remembered as finished even once `ended` has forgotten it: never followed again.
+            resume = follower.resume_point() or Checkpoint(session_id, "", ())
+            self._checkpoints[session_id] = replace(resume, finished=True)
+            self._ended(session_id, "finished")
         elif isinstance(exc, FollowerFatalError):
-            self.ended[session_id] = f"fatal:{exc.reason}"
             log.error("session_unfollowable", session_id=session_id, reason=exc.reason)
+            self._ended(session_id, f"fatal:{exc.reason}")
         else:
             self._crashed(session_id, exc, follower)
+
+    def _ended(self, session_id: str, outcome: str) -> None:
+        self.ended[session_id] = outcome
+        self.crashes.pop(session_id, None)
+        if self._on_ended is not None:
+            self._on_ended(session_id, outcome)
 
     def _crashed(self, session_id: str, exc: BaseException, follower: Follower) -> None:
         """Count and log the crash; follow again after a backoff, from what was published."""
@@ -176,11 +193,11 @@ class Supervisor(AsyncResource):
             self._checkpoints[session_id] = resume
         loop = asyncio.get_running_loop()
         self._restarts[session_id] = loop.call_later(delay, self._restart, session_id)
-        telemetry.RESTARTING.set(len(self._restarts))
+        telemetry.RESTARTING.inc()
 
     def _restart(self, session_id: str) -> None:
-        self._restarts.pop(session_id, None)
-        telemetry.RESTARTING.set(len(self._restarts))
+        if self._restarts.pop(session_id, None) is not None:
+            telemetry.RESTARTING.dec()
         if self._started and self.follow(session_id):
             telemetry.RESTARTS.inc()
             log.info("follower_restarted", session_id=session_id)

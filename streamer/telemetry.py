@@ -42,6 +42,9 @@ ERROR_KINDS = frozenset(
         "webhook_rejected",
         "follower_crashed",
         "discovery_crashed",
+        "announce_failed",
+        "lane_start_failed",
+        "partition_fenced",
         "other",
     }
 )
@@ -50,6 +53,11 @@ SKIP_REASONS = frozenset({"duplicate", "queued_echo", "delta_preview", "other"})
 FOLLOWED = Gauge("agents_streamer_followed_sessions", "Sessions with a follower", registry=REGISTRY)
 OPEN_STREAMS = Gauge(
     "agents_streamer_open_streams", "SSE streams currently open", registry=REGISTRY
+)
+FLEET_PARTITIONS = Gauge(
+    "agents_streamer_fleet_partitions_owned",
+    "Control-topic partitions this instance owns (fleet enabled)",
+    registry=REGISTRY,
 )
 RECONNECTS = Counter(
     "agents_streamer_reconnects_total", "Stream reconnects by reason", ["reason"], registry=REGISTRY

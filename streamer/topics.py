@@ -6,3 +6,4 @@ CHECKPOINTS = "agents.streamer.checkpoints"
 DISCOVERY = "agents.streamer.discovery"
 APPROVALS = "agents.approvals"
 DEAD_LETTER = "agents.dead-letter"
+SESSIONS = "agents.sessions"  # the control topic: sessions to follow, keyed by id

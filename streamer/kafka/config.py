@@ -39,6 +39,7 @@ class KafkaSettings(BaseSettings):
     discovery_topic: str = topics.DISCOVERY
     approvals_topic: str = topics.APPROVALS
     dead_letter_topic: str = topics.DEAD_LETTER
+    sessions_topic: str = topics.SESSIONS
 
     def client_kwargs(self) -> dict[str, Any]:
         """Connection arguments common to aiokafka producers, consumers and admin clients."""

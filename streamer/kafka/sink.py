@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -56,8 +56,14 @@ class KafkaSink(AsyncResource):
     """The Kafka implementation of `streamer.sink.Sink`; `stop` is safe twice."""
 
     def __init__(
-        self, kafka: KafkaSettings | None = None, settings: SinkSettings | None = None
+        self,
+        kafka: KafkaSettings | None = None,
+        settings: SinkSettings | None = None,
+        *,
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
+        """`keep(session_id)`: which sessions' checkpoints to hold (default: all of them)."""
+        self._keep = keep
         self.kafka = kafka or KafkaSettings()
         self.settings = settings or SinkSettings()
         self.format = RecordFormat(
@@ -96,13 +102,14 @@ class KafkaSink(AsyncResource):
         await writer.start()
         self._writer = writer
         try:
-            self._book = CheckpointBook(
-                await load_checkpoints(
-                    self.kafka,
-                    self.kafka.checkpoints_topic,
-                    topics[self.kafka.checkpoints_topic].partitions,
-                )
+            loaded = await load_checkpoints(
+                self.kafka,
+                self.kafka.checkpoints_topic,
+                topics[self.kafka.checkpoints_topic].partitions,
             )
+            if self._keep is not None:
+                loaded = {sid: cp for sid, cp in loaded.items() if self._keep(sid)}
+            self._book = CheckpointBook(loaded)
             await self._readback.start()
             if self.settings.deltas_enabled:
                 self._deltas = DeltaPublisher(self.kafka, self.settings)

@@ -98,3 +98,40 @@ def test_grafana_is_provisioned_with_prometheus_and_the_generated_dashboards() -
     assert provider["providers"][0]["options"]["path"] == mounted[str(grafana_dir / "dashboards")]
     assert "http://prometheus:9090" == source["datasources"][0]["url"]
     assert ["prometheus"] == grafana["depends_on"]
+
+
+def test_two_streamers_share_the_sessions_as_a_fleet() -> None:
+    """Two streamer services with the fleet enabled, one transactional-id prefix, both scraped,
+    and no host port published twice."""
+    services = _compose()["services"]
+    streamers = [services["streamer"], services["streamer-2"]]
+    host_ports = [p.rsplit(":", 1)[0] for s in services.values() for p in s.get("ports", [])]
+
+    assert [("true", "agents-streamer")] * 2 == [
+        (
+            s["environment"]["STREAMER_FLEET_ENABLED"],
+            s["environment"]["STREAMER_SINK_TRANSACTIONAL_ID"],
+        )
+        for s in streamers
+    ]
+    assert sorted(set(host_ports)) == sorted(host_ports)
+
+
+def test_k8s_streamer_is_a_deployment_with_a_disruption_budget() -> None:
+    """deploy/k8s/streamer.yaml: a Deployment of several replicas with the fleet enabled, a
+    shared transactional-id prefix, readiness on /readyz, and a PodDisruptionBudget over it."""
+    docs = {
+        d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "streamer.yaml").read_text())
+    }
+    pod = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in pod["env"]}
+
+    assert docs["Deployment"]["spec"]["replicas"] > 1
+    assert ("true", "agents-streamer") == (
+        env["STREAMER_FLEET_ENABLED"],
+        env["STREAMER_SINK_TRANSACTIONAL_ID"],
+    )
+    assert "/readyz" == pod["readinessProbe"]["httpGet"]["path"]
+    assert {"maxUnavailable": 1} == {
+        k: v for k, v in docs["PodDisruptionBudget"]["spec"].items() if k != "selector"
+    }
