@@ -9,6 +9,13 @@ tool use's `processed_at` (both stamped by the simulator's wall clock).
 Tool uses are emitted at a fixed rate, round-robin over idle sessions, each registered as pending
 in the simulator (as its engine does) so the simulator accepts the answer. The policy allows them
 (`bash(ls:*)`), so the path measured is the automatic one.
+
+`--baseline-root DIR` runs the same measurement, in the same invocation, with the bot of another
+checkout (e.g. a `git worktree` of the previous release): baseline and current alternate, each in
+a fresh set-up (simulator, streamer, topics), so both see the same machine load. `--repeat N`
+repeats the whole sequence. `--profile DIR` runs the bot under cProfile (DIR/<label>-bot0.prof).
+Every row also says how busy the machine was: the load average and the share of both cores in
+use while tool uses were emitted, and the CPU seconds the bot spent.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +49,7 @@ from streamer.service import Service
 ROOT = Path(__file__).resolve().parents[1]
 BETA = {"anthropic-beta": "managed-agents-2026-04-01", "x-api-key": "bench"}
 POLICY = 'version = 1\ndefault = "ask"\n[[allow]]\nrule = "bash(ls:*)"\n'
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def stamp(value: str) -> float:
@@ -77,9 +87,20 @@ async def run_rate(sim: Simulator, ids: list[str], rate: int, seconds: float) ->
     return emitted
 
 
-def latencies(sim: Simulator, ids: list[str], emitted: set[str]) -> tuple[list[float], int]:
+@dataclass
+class Outcome:
+    """What the simulator's history says about one rate's tool uses."""
+
+    latencies_ms: list[float]
+    persisted: dict[str, float]
+    missing: int
+    doubled: int  # tool uses that got more than one confirmation (must be 0)
+
+
+def outcome(sim: Simulator, ids: list[str], emitted: set[str]) -> Outcome:
     used: dict[str, float] = {}
     answered: dict[str, float] = {}
+    counts: Counter[str] = Counter()
     for session_id in ids:
         for event in sim.session(session_id).log.events:
             data = orjson.loads(event.body)
@@ -87,17 +108,10 @@ def latencies(sim: Simulator, ids: list[str], emitted: set[str]) -> tuple[list[f
                 used[data["id"]] = stamp(data["processed_at"])
             elif data["type"] == "user.tool_confirmation" and data["tool_use_id"] in emitted:
                 answered.setdefault(data["tool_use_id"], stamp(data["processed_at"]))
-    return [answered[i] - used[i] for i in answered], len(emitted) - len(answered)
-
-
-def used_at(sim: Simulator, ids: list[str], emitted: set[str]) -> dict[str, float]:
-    stamps = {}
-    for session_id in ids:
-        for event in sim.session(session_id).log.events:
-            data = orjson.loads(event.body)
-            if data["id"] in emitted:
-                stamps[data["id"]] = stamp(data["processed_at"])
-    return stamps
+                counts[data["tool_use_id"]] += 1
+    values = [(answered[i] - used[i]) * 1000 for i in answered]
+    doubled = sum(1 for n in counts.values() if n > 1)
+    return Outcome(values, used, len(emitted) - len(answered), doubled)
 
 
 async def wait_answered(sim: Simulator, ids: list[str], limit_s: float) -> None:
@@ -132,9 +146,31 @@ async def watch_topic(kafka: KafkaSettings, seen: dict[str, float]) -> None:
         await reader.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """Which bot runs: `label` names it in the output, `root` is its checkout."""
+
+    label: str
+    root: Path
+
+
 async def start_bot(
-    kafka: KafkaSettings, base_url: str, policy: Path, log: Path, names: tuple[str, str]
-) -> Any:
+    arm: Arm, kafka: KafkaSettings, *, base_url: str, workdir: Path, names: tuple[str, str],
+    n: int, profile: Path | None,
+) -> Any:  # fmt: skip
     env = os.environ | {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_EVENTS_TOPIC": kafka.events_topic,
@@ -143,16 +179,34 @@ async def start_bot(
         "APPROVALS_STATE_TOPIC": names[0],
         "CONSUMER_POLL_TIMEOUT_MS": "20",
     }  # fmt: skip
-    with log.open("ab") as stderr:
+    env.pop("PYTHONPATH", None)  # the checkout's own code: `-m` puts the cwd first on the path
+    python = [sys.executable]
+    if profile is not None:
+        python += ["-m", "cProfile", "-o", str(profile / f"{arm.label}-bot{n}.prof")]
+    policy = workdir / "policy.toml"
+    with (workdir / f"{arm.label}-bot{n}.log").open("ab") as stderr:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "streamer", "consume", "approvals", "--policy", str(policy),
+            *python, "-m", "streamer", "consume", "approvals", "--policy", str(policy),
             "--group-id", names[1], "--log-level", "warning",
-            env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+            env=env, cwd=arm.root, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
 
 
-async def main(args: argparse.Namespace) -> None:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+def report(arm: Arm, rate: int, emitted: list[str], result: Outcome, *, visible: dict[str, float],
+           cpu: float, load: tuple[float, float], busy: float) -> None:  # fmt: skip
+    values = result.latencies_ms
+    streamer_ms = [(visible[i] - result.persisted[i]) * 1000 for i in emitted if i in visible]
+    print(f"bot={arm.label} rate={rate}/s approvals={len(emitted)} answered={len(values)} "
+          f"missing={result.missing} doubled={result.doubled} "
+          f"p50={statistics.median(values):.1f}ms p95={percentile(values, 0.95):.1f}ms "
+          f"p99={percentile(values, 0.99):.1f}ms max={max(values):.1f}ms "
+          f"streamer_p50={statistics.median(streamer_ms):.1f}ms "
+          f"streamer_p99={percentile(streamer_ms, 0.99):.1f}ms "
+          f"bot_cpu={cpu:.2f}s load={load[0]:.1f}->{load[1]:.1f} machine_busy={busy:.0%}",
+          flush=True)  # fmt: skip
+
+
+async def run_arm(args: argparse.Namespace, arm: Arm, bootstrap: str) -> None:
     suffix = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(
         bootstrap_servers=bootstrap, events_topic=f"bench-events-{suffix}",
@@ -160,8 +214,7 @@ async def main(args: argparse.Namespace) -> None:
         dead_letter_topic=f"bench-dlq-{suffix}",
     )  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="approval-bench-"))
-    policy = workdir / "policy.toml"
-    policy.write_text(POLICY)
+    (workdir / "policy.toml").write_text(POLICY)
     config = SimulatorConfig(scenario="coding", sessions=0, seed=1, speed=1000.0)
     async with Simulator(config) as sim:
         ids = await create_sessions(sim.base_url, args.sessions)
@@ -171,27 +224,16 @@ async def main(args: argparse.Namespace) -> None:
         )  # fmt: skip
         async with Service(settings, kafka=kafka):
             names = (f"bench-state-{suffix}", f"bench-group-{suffix}")
-            bots = [await start_bot(kafka, sim.base_url, policy, workdir / f"bot{n}.log", names)
+            bots = [await start_bot(arm, kafka, base_url=sim.base_url, workdir=workdir,
+                                    names=names, n=n, profile=args.profile)
                     for n in range(args.bots)]  # fmt: skip
             visible: dict[str, float] = {}
             watcher = asyncio.create_task(watch_topic(kafka, visible))
             try:
                 await asyncio.sleep(args.warmup)
                 for rate in args.rates:
-                    emitted = await run_rate(sim, ids, rate, args.seconds)
-                    await wait_answered(sim, ids, limit_s=120)
-                    values, missing = latencies(sim, ids, set(emitted))
-                    persisted = used_at(sim, ids, set(emitted))
-                    streamer_ms = [
-                        (visible[i] - persisted[i]) * 1000 for i in emitted if i in visible
-                    ]
-                    values_ms = [v * 1000 for v in values]
-                    print(f"rate={rate}/s approvals={len(emitted)} answered={len(values)} "
-                          f"missing={missing} p50={statistics.median(values_ms):.1f}ms "
-                          f"p99={percentile(values_ms, 0.99):.1f}ms "
-                          f"max={max(values_ms):.1f}ms streamer_p50="
-                          f"{statistics.median(streamer_ms):.1f}ms streamer_p99="
-                          f"{percentile(streamer_ms, 0.99):.1f}ms", flush=True)  # fmt: skip
+                    await measure(sim, ids, rate, seconds=args.seconds, bots=bots, arm=arm,
+                                  visible=visible)  # fmt: skip
             finally:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -201,6 +243,30 @@ async def main(args: argparse.Namespace) -> None:
                     await bot.wait()
 
 
+async def measure(sim: Simulator, ids: list[str], rate: int, *, seconds: float, bots: list[Any],
+                  arm: Arm, visible: dict[str, float]) -> None:  # fmt: skip
+    cpu_before = sum(cpu_seconds(b.pid) for b in bots)
+    busy_before, load_before = machine_busy(), os.getloadavg()[0]
+    emitted = await run_rate(sim, ids, rate, seconds)
+    busy_after, load_after = machine_busy(), os.getloadavg()[0]
+    await wait_answered(sim, ids, limit_s=120)
+    cpu = sum(cpu_seconds(b.pid) for b in bots) - cpu_before
+    busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+    result = outcome(sim, ids, set(emitted))
+    report(arm, rate, emitted, result, visible=visible, cpu=cpu, load=(load_before, load_after),
+           busy=busy)  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    arms = [Arm("current", ROOT)]
+    if args.baseline_root is not None:
+        arms.insert(0, Arm("baseline", args.baseline_root.resolve()))
+    for _ in range(args.repeat):
+        for arm in arms:
+            await run_arm(args, arm, bootstrap)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 500])
@@ -208,4 +274,7 @@ if __name__ == "__main__":
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--bots", type=int, default=1, help="bot replicas (one consumer group)")
+    parser.add_argument("--repeat", type=int, default=1, help="run everything N times")
+    parser.add_argument("--baseline-root", type=Path, help="also run the bot of this checkout")
+    parser.add_argument("--profile", type=Path, help="run the bot under cProfile, into DIR")
     asyncio.run(main(parser.parse_args()))

@@ -7,8 +7,10 @@ waits for an answer in flight):
 2. If a POST may already have reached the API (`attempted`), read the session's history first:
    a confirmation there means done.
 3. Record the intent durably (`answering`, `attempted=True`) before the POST.
-4. POST. Accepted: done. 404/409: the session is gone. Another 4xx: the call is no longer pending
-   (answered by someone, interrupted) or the answer is invalid: done, never retried. A timeout,
+4. POST. Accepted: done; the outcome and audit records are written after the caller moved on
+   (`bookkeeping`): the intent already covers a crash before they land. 404/409: the session is
+   gone. Another 4xx: the call is no longer pending (answered by someone, interrupted) or the
+   answer is invalid: done, never retried. A timeout,
    a connection error, 429 or 5xx: the outcome is unknown, so read history before retrying
    (except after 429, which means "not processed"). Still unknown after a few attempts: leave the
    entry `answering`; the resolver loop retries later, reading history first.
@@ -59,6 +61,12 @@ class Answerer:
         self._backoff_schedule = settings.backoff()
         self.gates: defaultdict[int, Gate] = defaultdict(Gate)  # revocation waits (exclusive)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per tool use: lock, users
+        self._bookkeeping: set[asyncio.Task[None]] = set()  # outcome records of sent answers
+
+    async def drain(self) -> None:
+        """Wait until the outcome records of the answers sent so far are written (or failed)."""
+        while self._bookkeeping:
+            await asyncio.gather(*self._bookkeeping, return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def hold(self, entry: Entry) -> AsyncIterator[None]:
@@ -78,7 +86,8 @@ class Answerer:
                     self._locks[key] = (lock, users - 1)
 
     async def answer(self, entry: Entry, owned: Callable[[], bool] | None = None) -> Entry:
-        """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored.
+        """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored (for
+        an accepted answer: as it will be, once its bookkeeping lands).
 
         `owned` is asked again once the entry is held (False: leave it): a rebalance may have
         moved the session to another replica, or the entry changed, while this one waited.
@@ -129,6 +138,8 @@ class Answerer:
                     return await self._finish(entry, ANSWERED)
                 earlier = True
                 continue
+            if sent is Sent.ACCEPTED:
+                return self._finish_later(entry)
             if sent is Sent.REFUSED and await self._in_history(entry):
                 return await self._finish(entry, ANSWERED if earlier else ANSWERED_ELSEWHERE)
             return await self._finish(entry, _OUTCOMES[sent])
@@ -140,6 +151,29 @@ class Answerer:
         except ApiError:
             metrics.PROBLEMS.labels("history_check").inc()
             return False
+
+    def _finish_later(self, entry: Entry) -> Entry:
+        """Record an accepted answer without holding up the caller (the records behind it).
+
+        The answer is sent and its intent (`answering`, `attempted`) is durable, so a crash
+        before these records land is covered: whoever meets the entry next reads history first.
+        """
+        task = asyncio.create_task(self._finish_held(entry), name="approvals-bookkeeping")
+        self._bookkeeping.add(task)
+        task.add_done_callback(self._bookkeeping.discard)
+        return entry.with_(status=ANSWERED)
+
+    async def _finish_held(self, entry: Entry) -> None:
+        try:
+            async with self.hold(entry):
+                current = self._state.get(entry.tool_use_id)
+                if current is not None and current.status in TERMINAL:
+                    return  # the confirmation's event (or a history check) recorded it first
+                await self._finish(entry, ANSWERED)
+        except Exception as exc:  # noqa: BLE001 - left `answering`: the resolver finishes it
+            metrics.PROBLEMS.labels("bookkeeping_failed").inc()
+            log.warning("answer_bookkeeping_failed", tool_use_id=entry.tool_use_id,
+                        session_id=entry.session_id, error=type(exc).__name__)  # fmt: skip
 
     async def _finish(self, entry: Entry, outcome: str) -> Entry:
         final = entry.with_(status=outcome)

@@ -122,6 +122,7 @@ class ApprovalConsumer(Consumer):
             await self._page.stop()
         if self._parts is not None:
             await self._parts.resolver.stop()
+            await self._parts.answerer.drain()
             await self._parts.state.stop()
             await self._parts.audit.stop()
         await self._notifier.stop()
@@ -137,6 +138,7 @@ class ApprovalConsumer(Consumer):
         """Wait for answers in flight on these partitions, then let them go."""
         if self._parts is None:
             return
+        await self._parts.answerer.drain()
         for partition in sorted(partitions):
             async with self._parts.answerer.gates[partition].exclusive():
                 self._parts.resolver.owned.discard(partition)

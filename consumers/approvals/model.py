@@ -57,19 +57,22 @@ class Entry:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> bytes:
-        """The state-topic value."""
-        return orjson.dumps(dataclasses.asdict(self))
+        """The state-topic value (orjson writes a dataclass as its fields, in order)."""
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, raw: bytes) -> Entry:
         """Parse a state-topic value; raises ValueError/TypeError on a foreign record."""
         data = orjson.loads(raw)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in fields})
+        return cls(**{key: value for key, value in data.items() if key in _FIELDS})
 
     def public(self) -> dict[str, Any]:
-        """The JSON shape of the HTTP API and the CLI."""
-        return dataclasses.asdict(self)
+        """The JSON shape of the HTTP API and the CLI (every field is a plain value)."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+# Looked up once: `dataclasses.asdict` deep-copies every field, on every state write.
+_FIELDS = tuple(field.name for field in dataclasses.fields(Entry))
 
 
 def tool_name(data: dict[str, Any]) -> str:

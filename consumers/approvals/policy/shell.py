@@ -11,6 +11,7 @@ writes.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import bashlex
 MAX_COMMAND_CHARS = 64 * 1024
 MAX_PARTS = 512
 MAX_DEPTH = 16
+PARSE_CACHE_SIZE = 4096  # parsed command lines kept (`parse`)
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish"})
 # wrapper -> options that take a value; the wrapper runs the rest of its argv as a command.
@@ -99,7 +101,25 @@ class ParsedCommand:
 
 
 def parse(command: str) -> ParsedCommand:
-    """Parse `command`; raises ShellParseError when it cannot be judged safely."""
+    """Parse `command`; raises ShellParseError when it cannot be judged safely.
+
+    Parsing is the costly part of a decision (~0.3 ms for a simple command with bashlex) and
+    agents repeat the same commands, so results are cached (`PARSE_CACHE_SIZE` lines, least
+    recently used first out); each call gets its own copy. Failures are not cached.
+    """
+    cached = _parse_cached(command)
+    # The parts are frozen; fresh lists keep a caller's changes out of the cache.
+    return ParsedCommand(
+        commands=list(cached.commands),
+        redirects=list(cached.redirects),
+        scripts=list(cached.scripts),
+        unjudgeable=list(cached.unjudgeable),
+    )
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_cached(command: str) -> ParsedCommand:
+    """Parse `command` once; callers get copies (`parse`). An exception is never cached."""
     parsed = ParsedCommand()
     _parse_script(command, parsed, 0)
     return parsed

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from consumers.approvals.model import MAX_PREVIEW_CHARS, digest, new_entry, tool_name
+import dataclasses
+
+import orjson
+
+from consumers.approvals.model import (
+    ANSWERING,
+    MAX_PREVIEW_CHARS,
+    Entry,
+    digest,
+    new_entry,
+    tool_name,
+)
 from consumers.base import EventRecord
 
 
@@ -34,3 +45,12 @@ def test_entry_of_a_huge_cross_posted_tool_use() -> None:
     assert (MAX_PREVIEW_CHARS, "sthr_2", 3, "write") == (
         len(entry.input_preview), entry.thread_id, entry.partition, entry.tool
     )  # fmt: skip
+
+
+def test_state_value_round_trips_with_every_field() -> None:
+    """An entry's state-topic value holds every field, in order, and parses back equal."""
+    entry = Entry("sevt_1", "sesn_1", 2, "bash", "sha256:x", "ls", ANSWERING, attempted=True,
+                  decision="allow", seen_at=1.5, decided_at=2.5)  # fmt: skip
+    expected = dataclasses.asdict(entry)
+    assert list(expected.items()) == list(orjson.loads(entry.to_json()).items())
+    assert (entry, expected) == (Entry.from_json(entry.to_json()), entry.public())
