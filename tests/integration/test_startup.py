@@ -68,9 +68,19 @@ async def _spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
 
 
 async def _ended(child: asyncio.subprocess.Process) -> Ended:
-    _, err = await asyncio.wait_for(child.communicate(), EXIT_TIMEOUT_SECS)
+    try:
+        _, err = await asyncio.wait_for(child.communicate(), EXIT_TIMEOUT_SECS)
+    finally:
+        await _reap(child)
     assert child.returncode is not None
     return Ended(child.returncode, err.decode(errors="replace"))
+
+
+async def _reap(child: asyncio.subprocess.Process) -> None:
+    """Kill `child` if it still runs (a test that failed half-way leaves nothing behind)."""
+    if child.returncode is None:
+        child.kill()
+        await child.wait()
 
 
 async def _run(env: dict[str, str], *args: str) -> Ended:
@@ -155,11 +165,14 @@ async def test_kafka_that_comes_up_late_is_waited_for(
     port = free_port()
     env = _env(f"127.0.0.1:{port}", simulator.base_url, STREAMER_START_TIMEOUT_SECS="120")
     child = await _spawn(env, "run", "--session", await simulator.create_session())
-    await _wait_for(child, "start_retry")
-    async with _forwarder(port, kafka_bootstrap):
-        await _wait_for(child, "streamer_started")
-        child.send_signal(signal.SIGTERM)
-        ended = await _ended(child)
+    try:
+        await _wait_for(child, "start_retry")
+        async with _forwarder(port, kafka_bootstrap):
+            await _wait_for(child, "streamer_started")
+            child.send_signal(signal.SIGTERM)
+            ended = await _ended(child)
+    finally:
+        await _reap(child)
 
     assert (0, []) == (ended.code, ended.noise())
 
@@ -171,9 +184,12 @@ async def test_sigterm_while_retrying_ends_the_start_at_once(simulator: Simulato
     ended = []
     for args in (("run", "--session", "sesn_x"), ("consume", "metrics")):
         child = await _spawn(env, *args)
-        await _wait_for(child, "start_retry")
-        child.send_signal(signal.SIGTERM)
-        ended.append(await _ended(child))
+        try:
+            await _wait_for(child, "start_retry")
+            child.send_signal(signal.SIGTERM)
+            ended.append(await _ended(child))
+        finally:
+            await _reap(child)
 
     assert [(0, [])] * 2 == [(e.code, e.noise()) for e in ended]
 

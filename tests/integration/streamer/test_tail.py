@@ -8,6 +8,7 @@ then runs `python -m streamer tail` against it and reads its standard output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -96,7 +97,12 @@ async def tail(filled: Filled, *args: str, topic: str | None = None,
                env: dict[str, str] | None = None) -> tuple[int, str, str]:  # fmt: skip
     """Run `streamer tail ARGS` to its end; its exit code, standard output and error."""
     child = await _spawn(filled, *args, topic=topic, env=env)
-    out, err = await asyncio.wait_for(child.communicate(), TAIL_TIMEOUT_SECS)
+    try:
+        out, err = await asyncio.wait_for(child.communicate(), TAIL_TIMEOUT_SECS)
+    finally:
+        if child.returncode is None:  # timed out: never leave a reader running
+            child.kill()
+            await child.wait()
     assert child.returncode is not None
     return child.returncode, out.decode(), err.decode()
 
@@ -110,6 +116,20 @@ async def _spawn(filled: Filled, *args: str, topic: str | None = None,
         sys.executable, "-m", "streamer", "tail", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environment,
     )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    filled: Filled, *args: str, topic: str | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`streamer tail ARGS` while the block runs; killed at its end if it is still running."""
+    child = await _spawn(filled, *args, topic=topic)
+    try:
+        yield child
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
 
 
 def columns(line: str) -> tuple[str, str]:
@@ -184,15 +204,18 @@ async def test_follow_shows_new_events_live_and_ctrl_c_exits_130(filled: Filled)
     await _create(filled.bootstrap, topic)
     results = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        child = await _spawn(filled, topic=topic)
-        await _synced(child, filled.bootstrap, topic)
-        fresh = event("agent.message", content=[{"type": "text", "text": f"hello {signum}\nmore"}])
-        await produce(filled.bootstrap, topic, [("sesn_live0001", fresh), ("sesn_live0001", b"{")])
-        assert child.stdout is not None
-        lines = [await asyncio.wait_for(child.stdout.readline(), TAIL_TIMEOUT_SECS)
-                 for _ in range(2)]  # fmt: skip
-        child.send_signal(signum)
-        _, err = await asyncio.wait_for(child.communicate(), TAIL_TIMEOUT_SECS)
+        async with _running(filled, topic=topic) as child:
+            await _synced(child, filled.bootstrap, topic)
+            text = f"hello {signum}\nmore"
+            fresh = event("agent.message", content=[{"type": "text", "text": text}])
+            await produce(
+                filled.bootstrap, topic, [("sesn_live0001", fresh), ("sesn_live0001", b"{")]
+            )
+            assert child.stdout is not None
+            lines = [await asyncio.wait_for(child.stdout.readline(), TAIL_TIMEOUT_SECS)
+                     for _ in range(2)]  # fmt: skip
+            child.send_signal(signum)
+            _, err = await asyncio.wait_for(child.communicate(), TAIL_TIMEOUT_SECS)
         shown = [line.decode().rstrip("\n").split(None, 3)[1:] for line in lines]
         malformed = shown[1][2].startswith("malformed record")
         results.append((child.returncode, shown[0], shown[1][:2], malformed,
