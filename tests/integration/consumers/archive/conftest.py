@@ -18,6 +18,7 @@ from consumers.settings import RunnerSettings
 from streamer.kafka.config import KafkaSettings
 from tests.support.kafka import unique_name
 from tests.support.s3 import s3
+from tests.support.waiting import until
 
 __all__ = ["s3"]
 
@@ -84,7 +85,5 @@ def count(uri: str, options: dict[str, str] | None = None) -> int:
 
 
 async def wait_for(condition: Callable[[], bool], timeout_s: float = 45.0) -> None:
-    """Poll `condition` (blocking reads happen in a thread) until it holds."""
-    async with asyncio.timeout(timeout_s):
-        while not await asyncio.to_thread(condition):  # noqa: ASYNC110 - polls a table
-            await asyncio.sleep(0.2)
+    """`until` `condition` holds; it reads a table, so each try runs in a thread."""
+    await until(lambda: asyncio.to_thread(condition), timeout_secs=timeout_s, interval_secs=0.2)
