@@ -23,6 +23,7 @@ import structlog
 from streamer import telemetry
 from streamer.api import ApiClient
 from streamer.discovery import Discovery, DiscoverySettings, InMemoryWatermarks, WatermarkStore
+from streamer.discovery.loop import DiscoveryLoop
 from streamer.events import Checkpoint
 from streamer.fleet.bounded import BoundedDict
 from streamer.follower import (
@@ -60,11 +61,15 @@ class Supervisor(AsyncResource):
         self._settings = settings
         if discovery is None and discovery_interval_secs is not None:
             discovery = DiscoverySettings(interval_secs=discovery_interval_secs)
-        self._discovery_interval = discovery.interval_secs if discovery is not None else None
-        self._discoverer: Discovery | None = None
+        self._poller: DiscoveryLoop | None = None
         if discovery is not None:
             store = watermarks or InMemoryWatermarks()
-            self._discoverer = Discovery(client, store, self.follow, self.secured, discovery)
+            found = discovery  # for the closure: the argument's type narrowed
+            self._poller = DiscoveryLoop(
+                lambda: Discovery(client, store, self.follow, self.secured, found),
+                interval_secs=discovery.interval_secs,
+                backoff=settings.backoff(),
+            )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
         # session id -> "finished" | "fatal:<reason>", the most recent `ended_kept` only
@@ -72,10 +77,7 @@ class Supervisor(AsyncResource):
         self.crashes: dict[str, int] = {}  # running sessions -> how often their follower crashed
         self._on_ended = on_ended
         self._restarts: dict[str, asyncio.TimerHandle] = {}  # crashed followers, due again
-        self._discovery: asyncio.Task[None] | None = None
-        self._discovery_failing = False
         self._started = False
-        self.discovered_once = asyncio.Event()
 
     @property
     def followed(self) -> frozenset[str]:
@@ -86,11 +88,9 @@ class Supervisor(AsyncResource):
     def ready(self) -> bool:
         """Started, and (with discovery) a pass has succeeded, the last one did not fail
         unexpectedly, and its task is alive."""
-        discovery = self._discovery
-        if not self._started or discovery is None:
+        if not self._started or self._poller is None:
             return self._started
-        healthy = self.discovered_once.is_set() and not self._discovery_failing
-        return healthy and not discovery.done()
+        return self._poller.healthy
 
     async def start(self, session_ids: Iterable[str] = ()) -> None:
         """Load checkpoints, follow `session_ids`, and start discovery when configured."""
@@ -100,19 +100,20 @@ class Supervisor(AsyncResource):
         self._started = True
         for session_id in session_ids:
             self.follow(session_id)
-        if self._discovery_interval is not None:
+        if self._poller is not None:
             # Sessions this instance was following when it stopped: they may have ended since,
             # and then discovery (live statuses only) would never find their last events.
             for session_id, checkpoint in self._checkpoints.items():
                 if not checkpoint.finished:
                     self.follow(session_id)
-        if self._discovery_interval is not None:
-            self._discovery = asyncio.create_task(self._discover_forever(), name="discovery")
+        if self._poller is not None:
+            self._poller.start()
 
     async def stop(self) -> None:
         """Cancel discovery and every follower, and wait for them to end."""
-        tasks = [t for t in (self._discovery, *self._tasks.values()) if t is not None]
-        self._discovery = None
+        if self._poller is not None:
+            await self._poller.stop()
+        tasks = list(self._tasks.values())
         self._started = False
         for handle in self._restarts.values():
             handle.cancel()
@@ -202,30 +203,11 @@ class Supervisor(AsyncResource):
             telemetry.RESTARTS.inc()
             log.info("follower_restarted", session_id=session_id)
 
-    async def _discover_forever(self) -> None:
-        assert self._discovery_interval is not None
-        failures = 0
-        while True:
-            try:
-                await self.discover()
-            except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen answer: count, retry
-                self._discovery_failing = True
-                delay = self._settings.backoff().delay(failures)
-                failures += 1
-                telemetry.error("discovery_crashed", error_type=type(exc).__name__,
-                                retry_in_ms=int(delay * 1000))  # fmt: skip
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            self._discovery_failing = False
-            self.discovered_once.set()
-            await asyncio.sleep(self._discovery_interval)
-
     async def discover(self) -> int:
         """One discovery pass; returns how many new sessions it followed."""
-        if self._discoverer is None:
+        if self._poller is None:
             raise RuntimeError("discovery is not configured")
-        return await self._discoverer.run_pass()
+        return await self._poller.run_pass()
 
     def secured(self, session_id: str) -> bool:
         """Whether losing this process could no longer lose `session_id`: a checkpoint of it is

@@ -128,8 +128,8 @@ def _service(simulator: Simulator, kafka: KafkaSettings, tx: str) -> Service:
 
 
 def _watermark_ids(service: Service) -> tuple[str, ...]:
-    discoverer = service.supervisor._discoverer
-    mark = discoverer.watermark if discoverer is not None else None
+    poller = service.supervisor._poller
+    mark = poller.discovery.watermark if poller is not None and poller.discovery else None
     return mark.ids if mark is not None else ()
 
 
