@@ -60,8 +60,8 @@ class KafkaWatermarks(AsyncResource):
         consumer = AIOKafkaConsumer(
             **self._kafka.client_kwargs(), group_id=None, enable_auto_commit=False
         )
-        await consumer.start()
-        try:
+        try:  # started inside: a cancelled start still closes the consumer
+            await consumer.start()
             async with asyncio.timeout(self._settings.request_timeout_ms / 1000 * 3):
                 return await self._read(consumer)
         finally:

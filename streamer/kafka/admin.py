@@ -140,8 +140,8 @@ async def load_checkpoints(
         isolation_level="read_committed",
         auto_offset_reset="earliest",
     )
-    await consumer.start()
-    try:
+    try:  # started inside: a cancelled start still closes the consumer
+        await consumer.start()
         async with asyncio.timeout(timeout_s):
             assigned = [TopicPartition(topic, n) for n in range(partitions)]
             consumer.assign(assigned)

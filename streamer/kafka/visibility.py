@@ -47,8 +47,8 @@ class VisibilityCheck(AsyncResource):
             fetch_max_wait_ms=self._poll_ms,
             max_partition_fetch_bytes=64 * 1024,  # one record is all a check needs
         )
+        self._consumer = consumer  # before starting: `stop` closes it even after a failed start
         await consumer.start()
-        self._consumer = consumer
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -80,8 +80,8 @@ class AuditHistory(AsyncResource):
             **self._kafka.client_kwargs(), enable_auto_commit=False,
             isolation_level="read_committed",
         )  # fmt: skip
-        await reader.start()
-        try:
+        try:  # started inside: a stop that cancels the start still closes the reader
+            await reader.start()
             assigned = [TopicPartition(self._kafka.approvals_topic, p) for p in partitions]
             reader.assign(assigned)
             ends = await reader.end_offsets(assigned)
