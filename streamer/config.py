@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.discovery import DiscoverySettings
@@ -78,6 +78,17 @@ class StreamerSettings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _backfill_within_retention(self) -> StreamerSettings:
+        # A backfilled session that ended is followed with no checkpoint; the follower's
+        # retention check would refuse one created before the retention window.
+        if self.discovery_backfill > self.sink.finished_retention_secs:
+            raise ValueError(
+                "STREAMER_DISCOVERY_BACKFILL must not exceed STREAMER_SINK_FINISHED_RETENTION_SECS"
+                f" ({self.discovery_backfill:g} s > {self.sink.finished_retention_secs:g} s)"
+            )
+        return self
+
     @property
     def discovery_enabled(self) -> bool:
         return self.discover if self.discover is not None else not self.session_ids
@@ -97,6 +108,7 @@ class StreamerSettings(BaseSettings):
             history_page_limit=self.history_page_limit,
             reconcile_secs=self.reconcile_secs,
             max_frame_bytes=self.max_frame_bytes,
+            finished_retention_secs=self.sink.finished_retention_secs,
         )
 
     def sink_settings(self) -> SinkSettings:

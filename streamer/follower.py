@@ -9,15 +9,23 @@ the watermark is checked against the boundary ids, one newer is new. Queued echo
 that cannot be decoded may have been an event, so it triggers a history catch-up before the next
 frame is used, which keeps order. Any EOF or error reconnects with jittered backoff (0.5 s
 doubling to a cap, reset by an event; `retry-after` wins); 401/403/404 end the follower with
-`FollowerFatalError`. Delta previews (`event_start` / `event_delta`, which the client asks for
-when deltas are enabled) go to `sink.publish_preview`, never through dedupe or the watermark. After
-`session.status_terminated` or `session.deleted` it drains and calls `sink.finish`.
+`FollowerFatalError` (a 404 first marks the session finished: it is gone). Delta previews
+(`event_start` / `event_delta`, which the client asks for when deltas are enabled) go to
+`sink.publish_preview`, never through dedupe or the watermark. After `session.status_terminated`
+or `session.deleted` it drains and calls `sink.finish`.
+
+The retention check: the sink forgets a finished session's checkpoint once it ended longer ago
+than `finished_retention_secs`. A follower that starts with no checkpoint therefore looks at the
+session first: one that is terminated and was created before that window may be one streamed and
+forgotten, and is not streamed again (`FollowerFatalError("ended_before_retention")`), so a late
+webhook or a repeated `POST /follow` can never publish a session's events twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -35,7 +43,7 @@ from streamer.sink import Sink
 from streamer.sse import Frame, FrameError, SSEDecoder, SSEError
 from streamer.sse.parse import BadFrameError, StreamEvent, parse_frame
 from streamer.sse.reader import read_frames
-from streamer.timestamps import is_later
+from streamer.timestamps import instant, is_later
 
 log = structlog.get_logger("streamer.follower")
 
@@ -66,6 +74,8 @@ class FollowerSettings:
     # Page history this often even when the stream looks healthy: recovers events a server
     # failed to deliver live. Off by default (every catch-up is a request against rate limits).
     reconcile_secs: float | None = None
+    # The sink's `finished_retention_secs` (None: finished sessions are never forgotten, no check).
+    finished_retention_secs: float | None = None
 
     def backoff(self) -> Backoff:
         """Reconnects' (and crashed followers' restarts') schedule."""
@@ -94,6 +104,7 @@ class Follower:
         "_ended",
         "_settings",
         "_sink",
+        "_unchecked",
         "_watermark",
         "session_id",
     )
@@ -121,6 +132,7 @@ class Follower:
         if checkpoint is not None and checkpoint.processed_at:
             self._watermark = checkpoint.processed_at
             self._boundary = set(checkpoint.boundary_ids)
+        self._unchecked = checkpoint is None and settings.finished_retention_secs is not None
 
     async def run(self) -> None:
         """Follow until the session ends; reconnects forever on retriable trouble."""
@@ -135,6 +147,8 @@ class Follower:
                     if not exc.retriable:
                         status = getattr(exc, "status", None)
                         telemetry.error(exc.reason, status=status)
+                        if status == 404 and self._watermark is not None:
+                            await self._sink.finish(self.session_id)  # deleted: nothing follows
                         raise FollowerFatalError(exc.reason, status) from None
                     reason, advice = exc.reason, exc.retry_after_secs
                 except SSEError as exc:
@@ -163,10 +177,13 @@ class Follower:
         Returns whether any event arrived (which resets the backoff).
         """
         got_event = False
-        if self._agent_id is None:
+        if self._agent_id is None or self._unchecked:
             session = await self._client.get_session(self.session_id)
-            self._agent_id = agent_id_of(session) or ""
-            self._agent_model = agent_model_of(session)
+            if self._unchecked:
+                self._check_retention(session)
+            if self._agent_id is None:
+                self._agent_id = agent_id_of(session) or ""
+                self._agent_model = agent_model_of(session)
         async with self._client.open_stream(self.session_id) as response:
             telemetry.stream_opened()
             try:
@@ -176,6 +193,23 @@ class Follower:
                 return await self._read_stream(response) or got_event
             finally:
                 telemetry.stream_closed()
+
+    def _check_retention(self, session: Mapping[str, Any]) -> None:
+        """Refuse a terminated session created before the retention window (module docstring)."""
+        retention = self._settings.finished_retention_secs
+        assert retention is not None
+        created = session.get("created_at")
+        moment = instant(created) if isinstance(created, str) else None
+        terminated = session.get("status") == "terminated"
+        if terminated and moment is not None and moment.timestamp() < time.time() - retention:
+            log.warning(
+                "session_not_streamed",
+                reason="terminated, created before STREAMER_SINK_FINISHED_RETENTION_SECS",
+                created_at=created,
+                retention_secs=retention,
+            )
+            raise FollowerFatalError("ended_before_retention", None)
+        self._unchecked = False
 
     async def _read_stream(self, response: aiohttp.ClientResponse) -> bool:
         """Offer each frame of the open stream until it ends; whether any event arrived."""

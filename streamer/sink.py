@@ -98,8 +98,7 @@ class InMemorySink:
 
     async def finish(self, session_id: str) -> None:
         self.finished.append(session_id)
-        checkpoint = self._checkpoints.get(session_id)
-        if checkpoint is not None:
-            self._checkpoints[session_id] = Checkpoint(
-                session_id, checkpoint.processed_at, checkpoint.boundary_ids, finished=True
-            )
+        checkpoint = self._checkpoints.get(session_id) or Checkpoint(session_id, "", ())
+        self._checkpoints[session_id] = Checkpoint(
+            session_id, checkpoint.processed_at, checkpoint.boundary_ids, finished=True
+        )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 
 import structlog
 
@@ -71,7 +70,9 @@ class Supervisor(AsyncResource):
                 backoff=settings.backoff(),
             )
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._checkpoints: dict[str, Checkpoint] = {}
+        # Crashed followers' resume points (ahead of the sink's committed checkpoints), until
+        # they are followed again; every other resume point is the sink's committed one.
+        self._resume: dict[str, Checkpoint] = {}
         # session id -> "finished" | "fatal:<reason>", the most recent `ended_kept` only
         self.ended: BoundedDict[str, str] = BoundedDict(ended_kept)
         self.crashes: dict[str, int] = {}  # running sessions -> how often their follower crashed
@@ -96,17 +97,15 @@ class Supervisor(AsyncResource):
         """Load checkpoints, follow `session_ids`, and start discovery when configured."""
         if self._started:
             return
-        self._checkpoints = dict(await self._sink.checkpoints())
         self._started = True
         for session_id in session_ids:
             self.follow(session_id)
         if self._poller is not None:
             # Sessions this instance was following when it stopped: they may have ended since,
             # and then discovery (live statuses only) would never find their last events.
-            for session_id, checkpoint in self._checkpoints.items():
+            for session_id, checkpoint in (await self._sink.checkpoints()).items():
                 if not checkpoint.finished:
                     self.follow(session_id)
-        if self._poller is not None:
             self._poller.start()
 
     async def stop(self) -> None:
@@ -119,6 +118,7 @@ class Supervisor(AsyncResource):
             handle.cancel()
         telemetry.RESTARTING.dec(len(self._restarts))  # several supervisors share the gauges
         self._restarts.clear()
+        self._resume.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -136,7 +136,7 @@ class Supervisor(AsyncResource):
             raise RuntimeError("Supervisor is not started")
         if session_id in self._tasks or session_id in self.ended or session_id in self._restarts:
             return False
-        checkpoint = self._checkpoints.get(session_id)
+        checkpoint = self._resume.pop(session_id, None) or self._sink.checkpoint(session_id)
         if checkpoint is not None and checkpoint.finished:
             self.ended[session_id] = "finished"
             return False
@@ -164,9 +164,8 @@ class Supervisor(AsyncResource):
             return
         exc = task.exception()
         if exc is None:
-            # Remembered as finished even once `ended` has forgotten it: never followed again.
-            resume = follower.resume_point() or Checkpoint(session_id, "", ())
-            self._checkpoints[session_id] = replace(resume, finished=True)
+            # Once `ended` has forgotten it, the sink's finished checkpoint tells (committed by
+            # then), and once the sink has forgotten that, the follower's retention check.
             self._ended(session_id, "finished")
         elif isinstance(exc, FollowerFatalError):
             log.error("session_unfollowable", session_id=session_id, reason=exc.reason)
@@ -191,7 +190,7 @@ class Supervisor(AsyncResource):
             return
         resume = follower.resume_point()
         if resume is not None:
-            self._checkpoints[session_id] = resume
+            self._resume[session_id] = resume
         loop = asyncio.get_running_loop()
         self._restarts[session_id] = loop.call_later(delay, self._restart, session_id)
         telemetry.RESTARTING.inc()

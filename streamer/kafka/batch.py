@@ -6,7 +6,8 @@ only the events themselves (far fewer for the garbage collector to scan again an
 
 An event too large for the events topic goes to the dead-letter topic instead, in the same
 transaction, and still advances its session's checkpoint: it was dealt with, and a restart must not
-route it again.
+route it again. The checkpoints of sessions the book forgets (ended longer ago than the retention)
+are deleted in the same transaction, by tombstones.
 """
 
 from __future__ import annotations
@@ -111,10 +112,13 @@ def prepare_batch(
             events.append(item)
             event_bytes += len(item.raw)
     staged = book.stage(items)
+    checkpoint_records = [record_format.checkpoint_record(c) for c in staged.values()]
+    forgotten = book.expire(staged)
+    checkpoint_records += [record_format.checkpoint_tombstone(sid) for sid in forgotten]
     return Batch(
         events=events,
         dead_letter_records=dead_records,
-        checkpoint_records=[record_format.checkpoint_record(c) for c in staged.values()],
+        checkpoint_records=checkpoint_records,
         staged=staged,
         items=len(items),
         oldest_at=oldest_at,

@@ -61,3 +61,11 @@ CHECKPOINT_LAG_SECONDS = Gauge(
     "agents_streamer_sink_checkpoint_lag_seconds",
     "Age of the oldest event accepted but not yet committed with its checkpoint (0 when idle).",
 )
+CHECKPOINTS_REMEMBERED = Gauge(
+    "agents_streamer_sink_checkpoints_remembered",
+    "Session checkpoints held in memory: live sessions plus those ended within the retention.",
+)
+CHECKPOINTS_FORGOTTEN = Counter(
+    "agents_streamer_sink_checkpoints_forgotten_total",
+    "Checkpoints of sessions ended longer ago than the retention, dropped and tombstoned.",
+)

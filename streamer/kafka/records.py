@@ -33,13 +33,14 @@ class OutRecord:
 
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (compaction deletes the key)
     headers: Headers
 
     def size(self) -> int:
         """An upper bound of this record's size in a batch of its own, as the broker counts it."""
         headers = sum(len(k) + len(v) + _HEADER_OVERHEAD for k, v in self.headers)
-        return _RECORD_OVERHEAD + len(self.key) + len(self.value) + headers
+        value = len(self.value) if self.value is not None else 0
+        return _RECORD_OVERHEAD + len(self.key) + value + headers
 
 
 class RecordFormat:
@@ -152,6 +153,10 @@ class RecordFormat:
             encode_checkpoint(checkpoint),
             [("content-type", b"application/json")],
         )
+
+    def checkpoint_tombstone(self, session_id: str) -> OutRecord:
+        """The record that deletes a forgotten session's checkpoint once the topic compacts."""
+        return OutRecord(self.checkpoints_topic, session_id.encode(), None, [])
 
 
 def encode_checkpoint(checkpoint: Checkpoint) -> bytes:

@@ -46,6 +46,12 @@ class SinkSettings(BaseSettings):
     buffer_max_events: int = Field(default=20000, ge=1)
     buffer_max_bytes: int = Field(default=64 * MIB, ge=1)
 
+    # How long a finished session's checkpoint is remembered (memory and the compacted topic)
+    # before it is forgotten: what one process holds is bounded by the sessions that ended
+    # within this window, not by every session it ever saw. A session announced again after it
+    # was forgotten is not streamed a second time (docs/STREAMER.md, "Long uptimes").
+    finished_retention_secs: float = Field(default=86400.0, gt=0)
+
     events_partitions: int = Field(default=12, ge=1)
     checkpoints_partitions: int = Field(default=12, ge=1)
     replication_factor: int = Field(default=1, ge=1)

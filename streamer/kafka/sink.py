@@ -109,7 +109,9 @@ class KafkaSink(AsyncResource):
             )
             if self._keep is not None:
                 loaded = {sid: cp for sid, cp in loaded.items() if self._keep(sid)}
-            self._book = CheckpointBook(loaded)
+            self._book = CheckpointBook(
+                loaded, retention_secs=self.settings.finished_retention_secs
+            )
             await self._readback.start()
             if self.settings.deltas_enabled:
                 self._deltas = DeltaPublisher(self.kafka, self.settings)
@@ -130,6 +132,7 @@ class KafkaSink(AsyncResource):
         if self._flusher is not None:
             await self._await_flusher()
         await self._close_clients()
+        self._book.close()
         log.info("sink_stopped", uncommitted=self._accepted - self._done)
 
     async def _await_flusher(self) -> None:
