@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import os
 import tempfile
@@ -130,6 +131,7 @@ async def bench_runner(
                           dead_letter_topic=f"{topic}-dlq")  # fmt: skip
     runner = Runner(ArchiveConsumer(settings), kafka, group_id=f"{topic}-group")
     async with runner:
+        gc.freeze()  # as `streamer consume` does once its runners have started
         task = asyncio.create_task(runner.run())
         cpu, wall = time.process_time(), time.perf_counter()
         if rate:
