@@ -35,6 +35,7 @@ from typing import Any
 
 from fleet_processes import (
     EVENTS,
+    TRANSACTIONS,
     Child,
     Run,
     emit,
@@ -53,33 +54,61 @@ from streamer_pipeline import broker, wait_for
 
 def throughput(args: argparse.Namespace, bootstrap: str) -> None:
     """Per arm (`single`: one non-fleet process; `fleet`: N instances), a fresh simulator."""
-    sim_args = ["--scenario", "load", "--rate", "0", "--turns", "1000000"]
+    rate = args.rate if args.rate is not None else 0.0
+    sim_args = ["--scenario", "load", "--rate", str(rate), "--turns", "1000000"]
     for round_ in range(args.rounds):
         for kind in args.arms:
             fleet = kind == "fleet"
             with run(bootstrap, args.sessions, sim_args) as arm:
                 count = args.instances if fleet else 1
                 children = arm.streamers(count, fleet, args.log_level, fleet_env(args))
-                if fleet:
-                    spread(children, args.partitions)
+                if fleet and not _spread_or_report(children, args, round_):
+                    continue
                 wait_for(lambda c=children: followed(c) >= args.sessions, 120, "all followed")
                 time.sleep(args.warmup)
                 emit({"round": round_, **measure_window(arm, children, args.seconds), "arm": kind})
 
 
+def _spread_or_report(children: list[Child], args: argparse.Namespace, round_: int) -> bool:
+    """Wait for the instances to share the partitions; if they never settle, say how often
+    each one was assigned partitions meanwhile (a rebalance storm)."""
+    try:
+        spread(children, args.partitions, timeout=args.spread_timeout)
+    except TimeoutError:
+        rebalances = [assignments(c) for c in children]
+        emit({"round": round_, "arm": "fleet", "spread": False, "rebalances": rebalances})
+        return False
+    return True
+
+
+def assignments(child: Child) -> int:
+    """How many times the child was assigned partitions (needs --log-level info)."""
+    return sum(1 for line in child.log_lines() if line.get("event") == "partitions_assigned")
+
+
+def _sample(child: Child) -> tuple[float, float, float, int]:
+    metrics = child.metrics()
+    committed = metrics.get(TRANSACTIONS, 0.0)
+    return child.cpu(), metrics.get(EVENTS, 0.0), committed, assignments(child)
+
+
 def measure_window(arm: Run, children: list[Child], seconds: float) -> dict[str, Any]:
     sim = arm.children[0]
     load0, sim0 = os.getloadavg()[0], sim.cpu()
-    before = [(c.cpu(), c.value(EVENTS)) for c in children]
+    before = [_sample(c) for c in children]
     time.sleep(seconds)
-    after = [(c.cpu(), c.value(EVENTS)) for c in children]
+    after = [_sample(c) for c in children]
     sim1, load1 = sim.cpu(), os.getloadavg()[0]
     per = []
-    for child, (cpu0, ev0), (cpu1, ev1) in zip(children, before, after, strict=True):
-        cpu, events = cpu1 - cpu0, int(ev1 - ev0)
+    for child, (cpu0, ev0, tx0, as0), (cpu1, ev1, tx1, as1) in zip(
+        children, before, after, strict=True
+    ):
+        cpu, events, txs = cpu1 - cpu0, int(ev1 - ev0), int(tx1 - tx0)
         per.append({"sessions": int(child.value("agents_streamer_followed_sessions")),
                     "events": events, "cpu_secs": round(cpu, 2),
-                    "events_per_cpu_sec": round(events / cpu) if cpu else None})  # fmt: skip
+                    "events_per_cpu_sec": round(events / cpu) if cpu else None,
+                    "transactions": txs, "events_per_transaction": round(events / txs, 1)
+                    if txs else None, "rebalances": as1 - as0})  # fmt: skip
     events = sum(p["events"] for p in per)
     cpu = sum(p["cpu_secs"] for p in per)
     return {
@@ -158,7 +187,8 @@ async def topic_records(bootstrap: str, topic: str) -> int:
 
 
 def takeover(args: argparse.Namespace, bootstrap: str) -> None:
-    sim_args = ["--scenario", "load", "--rate", str(args.rate), "--turns", "1000000"]
+    rate = args.rate if args.rate is not None else 3000.0
+    sim_args = ["--scenario", "load", "--rate", str(rate), "--turns", "1000000"]
     for round_ in range(args.rounds):
         with run(bootstrap, args.sessions, sim_args) as arm:
             children = arm.streamers(3, True, "info", fleet_env(args))
@@ -300,9 +330,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=30.0, help="throughput: window")
     parser.add_argument("--warmup", type=float, default=5.0, help="throughput: before the window")
-    parser.add_argument("--rate", type=float, default=6000.0, help="takeover: simulator events/s")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="simulator events/s (throughput: 0 = uncapped, default; takeover: 3000)",
+    )
     parser.add_argument("--before", type=float, default=20.0, help="takeover: secs before kill")
-    parser.add_argument("--log-level", default="warning", help="throughput: of the streamers")
+    parser.add_argument("--log-level", default="info", help="throughput: of the streamers")
+    parser.add_argument("--spread-timeout", type=float, default=120.0)
     parser.add_argument("--victim", type=int, default=0, help="takeover: which instance")
     return parser.parse_args()  # fmt: skip
 

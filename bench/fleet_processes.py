@@ -27,6 +27,7 @@ from streamer_pipeline import cpu_seconds, free_port, http_json, wait_for
 PYTHON = sys.executable
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$", re.MULTILINE)
 EVENTS = 'agents_streamer_sink_records_total{topic_kind="events"}'
+TRANSACTIONS = 'agents_streamer_sink_transactions_total{outcome="committed"}'
 
 # --- processes -------------------------------------------------------------------------------
 
