@@ -24,16 +24,15 @@ import argparse
 import asyncio
 import gc
 import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import aiohttp
 import orjson
 from pydantic import SecretStr
+from streamer_idle_memory import free_port, rss_bytes  # a sibling: bench/ is sys.path[0]
 
 from streamer.api import ApiClient
 from streamer.follower import FollowerSettings
@@ -46,19 +45,6 @@ from streamer.supervisor import Supervisor
 
 RETENTION_SECS = 2.0
 FOREVER_SECS = 10.0**9
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def new_ended_session(http: aiohttp.ClientSession, base_url: str) -> str:
