@@ -14,7 +14,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.discovery import DiscoverySettings
@@ -144,3 +151,12 @@ def _layered(cls: type[S], file: dict[str, Any], flags: dict[str, Any]) -> S:
     from_env = cls()  # only what the environment sets counts as set
     env = {name: getattr(from_env, name) for name in from_env.model_fields_set}
     return cls(**{**file, **env, **flags})
+
+
+def invalid_settings(error: ValidationError) -> list[str]:
+    """One line per invalid setting: where and why, without the value (it may be a secret)."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        lines.append(f"invalid setting {where}: {problem['msg']}")
+    return lines

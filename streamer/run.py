@@ -56,11 +56,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.config import load_settings  # noqa: PLC0415 - keep `streamer --help` light
+    from pydantic import ValidationError  # noqa: PLC0415 - keep `streamer --help` light
+
+    from streamer.config import invalid_settings, load_settings  # noqa: PLC0415
     from streamer.logs import configure_logging  # noqa: PLC0415
 
     overrides = _overrides(args)
-    settings = load_settings(args.config, **overrides)
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ValidationError as exc:
+        for line in invalid_settings(exc):  # one line each, never the values (secrets)
+            print(f"streamer run: {line}", file=sys.stderr)  # noqa: T201 - CLI usage error
+        return 2
     configure_logging(settings.log_level)
     if not settings.api_key.get_secret_value() and settings.base_url.startswith(REAL_API):
         print("streamer run: ANTHROPIC_API_KEY is not set")  # noqa: T201 - CLI usage error

@@ -24,6 +24,32 @@ def test_run_without_api_key_against_the_real_api_is_a_usage_error() -> None:
     assert (2, "streamer run: ANTHROPIC_API_KEY is not set\n") == (result.returncode, result.stdout)
 
 
+def test_an_invalid_setting_is_one_line_naming_it_without_its_value() -> None:
+    """A retention shorter than the backfill, and a secret set alongside: exit 2, one line per
+    problem, no traceback, and the secret's value nowhere in the output."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "ANTHROPIC_API_KEY": "sk-ant-secret-value",
+        "STREAMER_SINK_FINISHED_RETENTION_SECS": "600",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "streamer", "run", "--session", "sesn_1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+
+    assert (2, 1, False) == (
+        result.returncode,
+        result.stderr.count("\n"),
+        "sk-ant-secret-value" in result.stdout + result.stderr,
+    )
+    assert "STREAMER_SINK_FINISHED_RETENTION_SECS" in result.stderr
+
+
 def test_run_flags_become_setting_overrides() -> None:
     """Repeated --session flags and --no-discover parse into the run namespace."""
     args = build_parser().parse_args(
