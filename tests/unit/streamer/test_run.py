@@ -9,17 +9,21 @@ from streamer.cli import build_parser
 from streamer.run import _overrides
 
 
-def test_run_without_api_key_against_the_real_api_is_a_usage_error() -> None:
-    """No ANTHROPIC_API_KEY and the default base URL: exit 2 with a clear message."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    result = subprocess.run(
+def _streamer_run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`streamer run --session sesn_1` in a clean environment plus `env`."""
+    return subprocess.run(
         [sys.executable, "-m", "streamer", "run", "--session", "sesn_1"],
         capture_output=True,
         text=True,
         check=False,
-        env=env,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
         timeout=60,
     )
+
+
+def test_run_without_api_key_against_the_real_api_is_a_usage_error() -> None:
+    """No ANTHROPIC_API_KEY and the default base URL: exit 2 with a clear message."""
+    result = _streamer_run({})
 
     assert (2, "streamer run: ANTHROPIC_API_KEY is not set\n") == (result.returncode, result.stdout)
 
@@ -27,19 +31,8 @@ def test_run_without_api_key_against_the_real_api_is_a_usage_error() -> None:
 def test_an_invalid_setting_is_one_line_naming_it_without_its_value() -> None:
     """A retention shorter than the backfill, and a secret set alongside: exit 2, one line per
     problem, no traceback, and the secret's value nowhere in the output."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "ANTHROPIC_API_KEY": "sk-ant-secret-value",
-        "STREAMER_SINK_FINISHED_RETENTION_SECS": "600",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "streamer", "run", "--session", "sesn_1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=60,
+    result = _streamer_run(
+        {"ANTHROPIC_API_KEY": "sk-ant-secret-value", "STREAMER_SINK_FINISHED_RETENTION_SECS": "600"}
     )
 
     assert (2, 1, False) == (
