@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from consumers.approvals.model import TERMINAL, Entry
+from consumers.producer import durable_producer
 from streamer.kafka.config import KafkaSettings
 from streamer.resource import AsyncResource
 
@@ -43,9 +44,7 @@ class StateStore(AsyncResource):
         if self._producer is not None:
             return
         partitions = await self._ensure_topic()
-        self._producer = AIOKafkaProducer(
-            **self._kafka.client_kwargs(), acks="all", enable_idempotence=True
-        )
+        self._producer = durable_producer(self._kafka)
         await self._producer.start()
         self._reader = AIOKafkaConsumer(
             **self._kafka.client_kwargs(),
