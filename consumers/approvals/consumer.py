@@ -179,7 +179,7 @@ class ApprovalConsumer(Consumer):
         existing = state.get(record.event_id)
         if existing is not None:
             if existing.status == ANSWERING:  # a crash between POST and record: read history
-                await answerer.answer(existing)
+                await answerer.answer_soon(existing)
             return
         entry = new_entry(record, ESCALATED)
         try:
@@ -206,7 +206,7 @@ class ApprovalConsumer(Consumer):
         elif entry.decision == "ask":
             await self._escalate(entry)
         else:
-            await answerer.answer(entry.with_(decided_at=time.time()))
+            await answerer.answer_soon(entry.with_(decided_at=time.time()))
 
     def _decide(
         self, entry: Entry, record: EventRecord, agent_id: str | None, metadata: dict[str, str]
