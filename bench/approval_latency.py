@@ -46,6 +46,7 @@ from simulator import Simulator, SimulatorConfig
 from simulator.session import Pending
 from streamer.config import StreamerSettings
 from streamer.kafka.config import KafkaSettings
+from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,7 +236,9 @@ async def run_arm(args: argparse.Namespace, arm: Arm, bootstrap: str) -> None:
             base_url=sim.base_url, api_key=SecretStr("bench"), session_ids=tuple(ids),
             discover=False, http_port=0, log_level="warning",
         )  # fmt: skip
-        async with Service(settings, kafka=kafka):
+        # Its own transactional id: another streamer on a shared broker must not fence this one.
+        sink = SinkSettings(transactional_id=f"bench-approvals-{suffix}", api_base_url=sim.base_url)
+        async with Service(settings, kafka=kafka, sink_settings=sink):
             names = (f"bench-state-{suffix}", f"bench-group-{suffix}")
             bots = [await start_bot(arm, kafka, base_url=sim.base_url, workdir=workdir,
                                     names=names, n=n, profile=args.profile)
