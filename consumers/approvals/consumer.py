@@ -274,7 +274,7 @@ class ApprovalConsumer(Consumer):
         """
         waiting = _waiting_ids(record.data.get("stop_reason"))
         state = self.state
-        for entry in list(state.entries()):
+        for entry in list(state.open_entries()):
             if entry.session_id != record.session_id or entry.status != ESCALATED:
                 continue
             if entry.tool_use_id in waiting:
@@ -288,7 +288,7 @@ class ApprovalConsumer(Consumer):
     async def _on_session_ended(self, record: EventRecord) -> None:
         state = self.state
         self._sessions.pop(record.session_id, None)
-        for entry in list(state.entries()):
+        for entry in list(state.open_entries()):
             if entry.session_id == record.session_id and entry.status == ESCALATED:
                 await state.put(entry.with_(status=SESSION_GONE))
 
