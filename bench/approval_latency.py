@@ -7,7 +7,9 @@ tool use's `processed_at` (both stamped by the simulator's wall clock).
         --rates 50 500 --seconds 10 --sessions 200
 
 Tool uses are emitted at a fixed rate, round-robin over idle sessions, each registered as pending
-in the simulator (as its engine does) so the simulator accepts the answer. The policy allows them
+in the simulator (as its engine does) so the simulator accepts the answer. The measurement starts
+once the bot answered a probe tool use on each of a few sessions (its start-up, group join and
+state read are not measured), then `--warmup` seconds later. The policy allows them
 (`bash(ls:*)`), so the path measured is the automatic one.
 
 `--baseline-root DIR` runs the same measurement, in the same invocation, with the bot of another
@@ -44,12 +46,14 @@ from simulator import Simulator, SimulatorConfig
 from simulator.session import Pending
 from streamer.config import StreamerSettings
 from streamer.kafka.config import KafkaSettings
+from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
 BETA = {"anthropic-beta": "managed-agents-2026-04-01", "x-api-key": "bench"}
 POLICY = 'version = 1\ndefault = "ask"\n[[allow]]\nrule = "bash(ls:*)"\n'
 TICKS = os.sysconf("SC_CLK_TCK")
+PROBES = 16  # sessions (hence partitions) the bot must have answered before the measurement
 
 
 def stamp(value: str) -> float:
@@ -112,6 +116,16 @@ def outcome(sim: Simulator, ids: list[str], emitted: set[str]) -> Outcome:
     values = [(answered[i] - used[i]) * 1000 for i in answered]
     doubled = sum(1 for n in counts.values() if n > 1)
     return Outcome(values, used, len(emitted) - len(answered), doubled)
+
+
+async def bot_ready(sim: Simulator, ids: list[str], limit_s: float) -> float:
+    """Seconds until the bot answered one tool use on each of `ids`: it has started, joined its
+    group and read its state topic, so the measurement that follows does not include start-up."""
+    started = time.monotonic()
+    for session_id in ids:
+        emit(sim, session_id)
+    await wait_answered(sim, ids, limit_s)
+    return time.monotonic() - started
 
 
 async def wait_answered(sim: Simulator, ids: list[str], limit_s: float) -> None:
@@ -222,7 +236,9 @@ async def run_arm(args: argparse.Namespace, arm: Arm, bootstrap: str) -> None:
             base_url=sim.base_url, api_key=SecretStr("bench"), session_ids=tuple(ids),
             discover=False, http_port=0, log_level="warning",
         )  # fmt: skip
-        async with Service(settings, kafka=kafka):
+        # Its own transactional id: another streamer on a shared broker must not fence this one.
+        sink = SinkSettings(transactional_id=f"bench-approvals-{suffix}", api_base_url=sim.base_url)
+        async with Service(settings, kafka=kafka, sink_settings=sink):
             names = (f"bench-state-{suffix}", f"bench-group-{suffix}")
             bots = [await start_bot(arm, kafka, base_url=sim.base_url, workdir=workdir,
                                     names=names, n=n, profile=args.profile)
@@ -230,6 +246,8 @@ async def run_arm(args: argparse.Namespace, arm: Arm, bootstrap: str) -> None:
             visible: dict[str, float] = {}
             watcher = asyncio.create_task(watch_topic(kafka, visible))
             try:
+                ready = await bot_ready(sim, ids[:PROBES], limit_s=120)
+                print(f"bot={arm.label} ready after {ready:.1f}s", flush=True)
                 await asyncio.sleep(args.warmup)
                 for rate in args.rates:
                     await measure(sim, ids, rate, seconds=args.seconds, bots=bots, arm=arm,

@@ -1,7 +1,9 @@
 """Runs one `Consumer` as a Kafka consumer group on the events topic.
 
 At-least-once: records are handled in partition order and an offset is committed only after the
-handler finished with the record (after each batch, on partition revocation, and on stop).
+handler finished with the record (after each batch, on partition revocation, and on stop). A
+batch's commit goes out while the next batch is fetched and handled (one commit in flight at a
+time); a consumer that owns its offsets stores them before the next batch instead.
 Transient errors are retried with exponential backoff; records that keep failing, and records
 that are not events, go to the dead-letter topic with the error and their coordinates.
 """
@@ -73,6 +75,7 @@ class Runner(AsyncResource):
         self._gate = Gate()
         self._stopping = asyncio.Event()
         self._generation = 0  # bumped on every revocation: batches fetched before are stale
+        self._committing: asyncio.Task[None] | None = None  # the last batch's commit, in flight
         self._idle = asyncio.Event()  # set while `run` is not running
         self._idle.set()
         self._started = False
@@ -109,6 +112,7 @@ class Runner(AsyncResource):
         await self._idle.wait()
         client, self._client = self._client, None
         if client is not None:
+            await self._committed()
             async with self._gate.exclusive():
                 await self._commit(client, set(self._processed), "stop")
             await client.stop()
@@ -141,9 +145,29 @@ class Runner(AsyncResource):
             *(self._handle_partition(client, generation, tp, rs) for tp, rs in batches.items())
         )
         if batches:
-            async with self._gate.exclusive():
-                await self._commit(client, set(batches), "batch")
+            await self._commit_batch(client, set(batches))
         self._update_lag(client)
+
+    async def _commit_batch(
+        self, client: AIOKafkaConsumer, partitions: set[TopicPartition]
+    ) -> None:
+        """Commit a handled batch without holding up the next fetch: the group's offsets go out
+        in a task, after the previous batch's (so they land in order). A consumer that owns its
+        offsets stores them with its output now, before the next batch adds to that output."""
+        if self.consumer.owns_offsets:
+            async with self._gate.exclusive():
+                await self._commit(client, partitions, "batch")
+            return
+        await self._committed()
+        self._committing = asyncio.create_task(
+            self._commit(client, partitions, "batch"), name=f"{self.name}-commit"
+        )
+
+    async def _committed(self) -> None:
+        """Wait for the batch commit in flight, if any (it logs its own failure)."""
+        task, self._committing = self._committing, None
+        if task is not None:
+            await task
 
     async def _handle_partition(
         self, client: AIOKafkaConsumer, generation: int, tp: TopicPartition, records: list[Any]
@@ -332,6 +356,7 @@ class Runner(AsyncResource):
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the record in hand, commit what was handled, tell the consumer."""
         client = self._client
+        await self._committed()
         async with self._gate.exclusive():
             self._generation += 1 if revoked else 0
             if client is not None:

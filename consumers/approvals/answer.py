@@ -7,13 +7,17 @@ waits for an answer in flight):
 2. If a POST may already have reached the API (`attempted`), read the session's history first:
    a confirmation there means done.
 3. Record the intent durably (`answering`, `attempted=True`) before the POST.
-4. POST. Accepted: done; the outcome and audit records are written after the caller moved on
-   (`bookkeeping`): the intent already covers a crash before they land. 404/409: the session is
-   gone. Another 4xx: the call is no longer pending (answered by someone, interrupted) or the
-   answer is invalid: done, never retried. A timeout,
+4. POST. Accepted: done. 404/409: the session is gone. Another 4xx: the call is no longer
+   pending (answered by someone, interrupted) or the answer is invalid: done, never retried. A
+   timeout,
    a connection error, 429 or 5xx: the outcome is unknown, so read history before retrying
    (except after 429, which means "not processed"). Still unknown after a few attempts: leave the
    entry `answering`; the resolver loop retries later, reading history first.
+
+The handler uses `answer_soon`: it waits for step 3 only, and steps 4's POST and the outcome and
+audit records run in a task that keeps the entry held (so a fetch batch, its offset commit and the
+next fetch are not held up by the batch's slowest POST). The intent is durable before the handler
+returns, hence before the record's offset is committed: a crash after that is covered by it.
 """
 
 from __future__ import annotations
@@ -61,12 +65,12 @@ class Answerer:
         self._backoff_schedule = settings.backoff()
         self.gates: defaultdict[int, Gate] = defaultdict(Gate)  # revocation waits (exclusive)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per tool use: lock, users
-        self._bookkeeping: set[asyncio.Task[None]] = set()  # outcome records of sent answers
+        self._sending: set[asyncio.Task[None]] = set()  # `answer_soon`'s POSTs and records
 
     async def drain(self) -> None:
-        """Wait until the outcome records of the answers sent so far are written (or failed)."""
-        while self._bookkeeping:
-            await asyncio.gather(*self._bookkeeping, return_exceptions=True)
+        """Wait until the answers started by `answer_soon` are sent and recorded (or failed)."""
+        while self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def hold(self, entry: Entry) -> AsyncIterator[None]:
@@ -86,8 +90,7 @@ class Answerer:
                     self._locks[key] = (lock, users - 1)
 
     async def answer(self, entry: Entry, owned: Callable[[], bool] | None = None) -> Entry:
-        """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored (for
-        an accepted answer: as it will be, once its bookkeeping lands).
+        """Send `entry.decision` (allow | deny + reason) once; returns the entry as stored.
 
         `owned` is asked again once the entry is held (False: leave it): a rebalance may have
         moved the session to another replica, or the entry changed, while this one waited.
@@ -95,28 +98,64 @@ class Answerer:
         async with self.hold(entry):
             if owned is not None and not owned():
                 return self._state.get(entry.tool_use_id) or entry
-            return await self.answer_locked(entry)
+            prepared = await self._prepare(entry)
+            if prepared is None:
+                return self._state.get(entry.tool_use_id) or entry
+            return await self._post(*prepared)
 
-    async def answer_locked(self, entry: Entry) -> Entry:
-        """`answer`, for callers already inside `hold(entry)`."""
+    async def answer_soon(self, entry: Entry) -> None:
+        """`answer`, returning once the intent is durable (or the entry needs no POST); the POST
+        and the outcome records follow in a task this answerer owns (`drain` waits for it).
+
+        Raises what the intent's write raised (a Kafka error: the handler's caller retries).
+        """
+        intent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._answer_in_task(entry, intent), name="approvals-answer")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        await intent
+
+    async def _answer_in_task(self, entry: Entry, intent: asyncio.Future[None]) -> None:
+        try:
+            async with self.hold(entry):
+                prepared = await self._prepare(entry)
+                intent.set_result(None)
+                if prepared is not None:
+                    await self._post(*prepared)
+        except Exception as exc:  # noqa: BLE001 - the handler raises it, or the resolver retries
+            if not intent.done():
+                intent.set_exception(exc)
+                return
+            # Left `answering` (its intent is durable): the resolver finishes it, history first.
+            metrics.PROBLEMS.labels("answer_failed").inc()
+            log.warning("answer_failed_after_intent", tool_use_id=entry.tool_use_id,
+                        session_id=entry.session_id, error=type(exc).__name__)  # fmt: skip
+        finally:
+            if not intent.done():  # cancelled before the intent was written
+                intent.cancel()
+
+    async def _prepare(self, entry: Entry) -> tuple[Entry, bool] | None:
+        """Steps 1-3: None when the entry needs no POST (terminal, or found in history);
+        otherwise the entry as recorded `answering`, and whether a POST may have landed before."""
         current = self._state.get(entry.tool_use_id)
         if current is not None and current.status in TERMINAL:
-            return current
+            return None
         if current is not None and current.attempted:
             entry = entry.with_(attempted=True)
         earlier = entry.attempted  # an earlier POST (ours, before a crash) may have landed
         if earlier and await self._in_history(entry):
-            return await self._finish(entry, ANSWERED)
+            await self._finish(entry, ANSWERED)
+            return None
         entry = await self._state.put(
             entry.with_(
                 status=ANSWERING, attempted=True, decided_at=entry.decided_at or time.time()
             )
         )
         if entry.status in TERMINAL:
-            return entry
-        return await self._post(entry, earlier=earlier)
+            return None
+        return entry, earlier
 
-    async def _post(self, entry: Entry, *, earlier: bool) -> Entry:
+    async def _post(self, entry: Entry, earlier: bool) -> Entry:
         result = "allow" if entry.decision == "allow" else "deny"
         message = entry.reason if result == "deny" else None
         for attempt in range(1, self._settings.answer_attempts + 1):
@@ -139,7 +178,7 @@ class Answerer:
                 earlier = True
                 continue
             if sent is Sent.ACCEPTED:
-                return self._finish_later(entry)
+                return await self._finish(entry, ANSWERED)
             if sent is Sent.REFUSED and await self._in_history(entry):
                 return await self._finish(entry, ANSWERED if earlier else ANSWERED_ELSEWHERE)
             return await self._finish(entry, _OUTCOMES[sent])
@@ -151,29 +190,6 @@ class Answerer:
         except ApiError:
             metrics.PROBLEMS.labels("history_check").inc()
             return False
-
-    def _finish_later(self, entry: Entry) -> Entry:
-        """Record an accepted answer without holding up the caller (the records behind it).
-
-        The answer is sent and its intent (`answering`, `attempted`) is durable, so a crash
-        before these records land is covered: whoever meets the entry next reads history first.
-        """
-        task = asyncio.create_task(self._finish_held(entry), name="approvals-bookkeeping")
-        self._bookkeeping.add(task)
-        task.add_done_callback(self._bookkeeping.discard)
-        return entry.with_(status=ANSWERED)
-
-    async def _finish_held(self, entry: Entry) -> None:
-        try:
-            async with self.hold(entry):
-                current = self._state.get(entry.tool_use_id)
-                if current is not None and current.status in TERMINAL:
-                    return  # the confirmation's event (or a history check) recorded it first
-                await self._finish(entry, ANSWERED)
-        except Exception as exc:  # noqa: BLE001 - left `answering`: the resolver finishes it
-            metrics.PROBLEMS.labels("bookkeeping_failed").inc()
-            log.warning("answer_bookkeeping_failed", tool_use_id=entry.tool_use_id,
-                        session_id=entry.session_id, error=type(exc).__name__)  # fmt: skip
 
     async def _finish(self, entry: Entry, outcome: str) -> Entry:
         final = entry.with_(status=outcome)

@@ -179,7 +179,7 @@ class ApprovalConsumer(Consumer):
         existing = state.get(record.event_id)
         if existing is not None:
             if existing.status == ANSWERING:  # a crash between POST and record: read history
-                await answerer.answer(existing)
+                await answerer.answer_soon(existing)
             return
         entry = new_entry(record, ESCALATED)
         try:
@@ -206,7 +206,7 @@ class ApprovalConsumer(Consumer):
         elif entry.decision == "ask":
             await self._escalate(entry)
         else:
-            await answerer.answer(entry.with_(decided_at=time.time()))
+            await answerer.answer_soon(entry.with_(decided_at=time.time()))
 
     def _decide(
         self, entry: Entry, record: EventRecord, agent_id: str | None, metadata: dict[str, str]
@@ -274,7 +274,7 @@ class ApprovalConsumer(Consumer):
         """
         waiting = _waiting_ids(record.data.get("stop_reason"))
         state = self.state
-        for entry in list(state.entries()):
+        for entry in list(state.open_entries()):
             if entry.session_id != record.session_id or entry.status != ESCALATED:
                 continue
             if entry.tool_use_id in waiting:
@@ -288,7 +288,7 @@ class ApprovalConsumer(Consumer):
     async def _on_session_ended(self, record: EventRecord) -> None:
         state = self.state
         self._sessions.pop(record.session_id, None)
-        for entry in list(state.entries()):
+        for entry in list(state.open_entries()):
             if entry.session_id == record.session_id and entry.status == ESCALATED:
                 await state.put(entry.with_(status=SESSION_GONE))
 

@@ -53,8 +53,12 @@ class Entry:
     attempted: bool = False  # a POST may have reached the API: read history before another
 
     def with_(self, **changes: Any) -> Entry:
-        """A copy with `changes` applied."""
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes` applied (an unknown field name raises TypeError)."""
+        # Not `dataclasses.replace`: its per-field checks cost more than the copy (~5 copies per
+        # approval, ~5 % of the bot's CPU at 500/s).
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update(changes)
+        return Entry(**values)
 
     def to_json(self) -> bytes:
         """The state-topic value (orjson writes a dataclass as its fields, in order)."""

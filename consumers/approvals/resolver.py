@@ -20,6 +20,8 @@ from consumers.approvals.state import StateStore
 
 log = structlog.get_logger(__name__)
 
+EXPIRY_INTERVAL_SECS = 60.0
+
 
 class Resolver:
     """Owns the resolver task and the notification tasks; `start`/`stop`."""
@@ -33,6 +35,7 @@ class Resolver:
         self._task: asyncio.Task[None] | None = None
         self._notifications: set[asyncio.Task[None]] = set()
         self._retry_at: dict[str, float] = {}
+        self._next_expiry = 0.0  # when the next sweep looks for closed entries to forget
         state.listeners.append(self._on_change)
 
     async def start(self) -> None:
@@ -75,12 +78,14 @@ class Resolver:
 
     async def _sweep(self) -> None:
         now = time.time()
+        if now >= self._next_expiry:  # closed entries are many and expire in days: seldom
+            self._next_expiry = now + EXPIRY_INTERVAL_SECS
+            for entry in list(self._state.entries()):
+                if self._expired(entry, now):
+                    await self._state.forget(entry.tool_use_id)
         pending = 0
-        for entry in list(self._state.entries()):
+        for entry in list(self._state.open_entries()):
             pending += entry.status == ESCALATED
-            if self._expired(entry, now):
-                await self._state.forget(entry.tool_use_id)
-                continue
             if entry.partition not in self.owned or self._retry_at.get(entry.tool_use_id, 0) > now:
                 continue
             due = self._due(entry, now)

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from consumers.approvals.model import TERMINAL, Entry
+from consumers.producer import durable_producer
 from streamer.kafka.config import KafkaSettings
 from streamer.resource import AsyncResource
 
@@ -31,6 +32,7 @@ class StateStore(AsyncResource):
         self.topic = topic
         self._partitions = partitions
         self._table: dict[str, tuple[int, Entry]] = {}  # id -> (offset applied, entry)
+        self._open: dict[str, Entry] = {}  # the table's entries that are not terminal
         self._producer: AIOKafkaProducer | None = None
         self._reader: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -43,9 +45,7 @@ class StateStore(AsyncResource):
         if self._producer is not None:
             return
         partitions = await self._ensure_topic()
-        self._producer = AIOKafkaProducer(
-            **self._kafka.client_kwargs(), acks="all", enable_idempotence=True
-        )
+        self._producer = durable_producer(self._kafka)
         await self._producer.start()
         self._reader = AIOKafkaConsumer(
             **self._kafka.client_kwargs(),
@@ -82,6 +82,10 @@ class StateStore(AsyncResource):
         """Every known entry."""
         return (entry for _offset, entry in self._table.values())
 
+    def open_entries(self) -> Iterator[Entry]:
+        """The known entries that are not terminal (few: the table keeps closed ones for days)."""
+        return iter(self._open.values())
+
     async def put(self, entry: Entry) -> Entry:
         """Write `entry` durably (acks=all), then into the table; returns what the table holds."""
         if self._producer is None:
@@ -97,6 +101,7 @@ class StateStore(AsyncResource):
             raise RuntimeError("state store is not started")
         await self._producer.send_and_wait(self.topic, None, key=tool_use_id.encode())
         self._table.pop(tool_use_id, None)
+        self._open.pop(tool_use_id, None)
 
     async def catch_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the table reflects everything written to the topic before this call."""
@@ -136,6 +141,7 @@ class StateStore(AsyncResource):
             return  # our own write, already in the table: skip decoding it
         if value is None:  # a tombstone: the entry was forgotten
             self._table.pop(key, None)
+            self._open.pop(key, None)
             return
         try:
             entry = Entry.from_json(value)
@@ -156,6 +162,10 @@ class StateStore(AsyncResource):
             if known.attempted and not entry.attempted:
                 entry = entry.with_(attempted=True)
         self._table[entry.tool_use_id] = (offset, entry)
+        if entry.status in TERMINAL:
+            self._open.pop(entry.tool_use_id, None)
+        else:
+            self._open[entry.tool_use_id] = entry
         for listener in self.listeners:
             listener(entry)
         return entry

@@ -47,6 +47,9 @@ def parts_of(call: ToolCall, settings: Settings) -> list[Part]:
     return [Part(call.tool, call.input)]
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def _check_size(value: Any) -> None:
     budget = MAX_INPUT_CHARS
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -54,9 +57,14 @@ def _check_size(value: Any) -> None:
         item, depth = stack.pop()
         if depth > MAX_NESTING:
             raise BadInputError("wrong_shape", "the tool input is nested too deeply")
-        if isinstance(item, bytes | bytearray | memoryview):
+        kind = type(item)  # exact JSON types first: `isinstance` of an ABC costs far more
+        if kind is str:
+            budget -= len(item)
+        elif kind in _SCALARS:
+            pass
+        elif isinstance(item, bytes | bytearray | memoryview):
             raise BadInputError("binary", "the tool input contains binary data")
-        if isinstance(item, str):
+        elif isinstance(item, str):
             budget -= len(item)
         elif isinstance(item, Mapping):
             budget -= len(item)
