@@ -184,11 +184,16 @@ def short_lived(sim: Simulator, session_ids: Sequence[str]) -> list[str]:
     return found
 
 
-async def exactly_once(sim: Simulator, pipeline: Pipeline, session_ids: Sequence[str]) -> None:
+async def exactly_once(
+    sim: Simulator, pipeline: Pipeline, session_ids: Sequence[str], *, created_from: int = 0
+) -> int:
     """The events topic holds exactly the ground truth of `session_ids`, each once, in order;
-    short-lived sessions (some failed at once) are among them."""
+    among the sessions created while the fleet ran (`session_ids[created_from:]`) some ended
+    within one discovery interval (some failed at once). Returns how many did."""
     truth = await settled_truth(sim, session_ids)
     bootstrap, topic = pipeline.bootstrap, pipeline.env["KAFKA_EVENTS_TOPIC"]
     on_topic = await events_on_topic(bootstrap, topic, truth)
     assert truth == on_topic, mismatch(truth, on_topic)
-    assert short_lived(sim, session_ids), "no session ended between two discovery passes"
+    short = short_lived(sim, session_ids[created_from:])
+    assert short, "no session was created and ended between two discovery passes"
+    return len(short)

@@ -59,8 +59,9 @@ async def test_sigterm_moves_sessions_and_loses_nothing(
             children[2].terminate()
             await until(lambda: children[2].process.poll() is not None, timeout_secs=60)
             await spread(children[:2])
-        await exactly_once(sim, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
         assert children[2].process.returncode == 0, children[2].log_tail()
+    print(f"SIGTERM: {len(session_ids)} sessions, {short} short-lived")
 
 
 async def test_kill_9_sessions_resume_on_the_others(
@@ -78,9 +79,9 @@ async def test_kill_9_sessions_resume_on_the_others(
             killed_at = time.monotonic()
             await spread(children[1:])
             moved_secs = time.monotonic() - killed_at
-        await exactly_once(sim, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
 
-    print(f"kill -9: partitions owned again after {moved_secs:.1f} s")  # the figure, with -s
+    print(f"kill -9: owned again after {moved_secs:.1f} s; {short} short-lived")  # with -s
     assert moved_secs < SESSION_TIMEOUT_MS / 1000 + 20, moved_secs
 
 
@@ -111,12 +112,13 @@ async def test_sigstop_past_the_timeout_fences_the_stalled_instance(
             published = await _published(stalled)
             await until(lambda: _published_beyond(stalled, published), timeout_secs=30)
             await until(lambda: _ready(stalled), timeout_secs=30)
-        await exactly_once(sim, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
         after = [e for e in log_events(stalled, mark) if str(e["event"]).startswith("partitions_")]
         fenced = await _fenced(stalled)
         assert stalled.process.poll() is None, stalled.log_tail()
 
-    print(f"SIGSTOP: dropped {had} {dropped_secs:.1f} s after SIGCONT (fenced counted: {fenced})")
+    print(f"SIGSTOP: dropped {had} {dropped_secs:.1f} s after SIGCONT, fenced counted: {fenced}")
+    print(f"SIGSTOP: {len(session_ids)} sessions, {short} short-lived")
     assert (after[0]["event"], after[0]["partitions"]) == ("partitions_released", had), after
     assert min(split) > 0, split
 
@@ -136,9 +138,9 @@ async def test_a_fourth_instance_joins_mid_run(
             fourth = fleet.add()
             split = await spread([*children, fourth])
             joined_secs = time.monotonic() - joined_at
-        await exactly_once(sim, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
 
-    print(f"fourth instance: owns partitions {joined_secs:.1f} s after its start")
+    print(f"fourth: owns partitions {joined_secs:.1f} s after its start; {short} short-lived")
     assert sorted(split) == [1, 1, 2, 2], split
 
 

@@ -75,11 +75,11 @@ async def test_broker_restart_during_a_rebalance(
             restarted_at = time.monotonic()
             split = await spread(stay)
             settled_secs = time.monotonic() - restarted_at
-        await exactly_once(sim, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
 
     print(
         f"broker restart mid-rebalance: down and up in {restarted_at - down_at:.1f} s, "
-        f"group settled {settled_secs:.1f} s after it was back"
+        f"group settled {settled_secs:.1f} s after it was back; {short} short-lived"
     )
     assert sorted(split) == [3, 3], split
 
@@ -104,11 +104,11 @@ async def test_rebalance_storm_loses_and_doubles_nothing(
                 steps += 1
                 await asyncio.sleep(STORM_STEP_SECS)  # the storm's pace, not a proof
             split = await spread(fleet.alive)
-        await exactly_once(sim, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
         await until(lambda: all(c.process.poll() is not None for c in terminated), timeout_secs=30)
         codes = [c.process.returncode for c in terminated]
 
-    print(f"storm: {steps} steps, {len(fleet.children)} instances started, survivors {split}")
+    print(f"storm: {steps} steps, {len(fleet.children)} instances, survivors {split}, {short} short")
     assert codes == [0] * len(terminated), [c.log_tail() for c in terminated]
 
 
