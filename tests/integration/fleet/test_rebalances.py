@@ -108,7 +108,8 @@ async def test_rebalance_storm_loses_and_doubles_nothing(
         await until(lambda: all(c.process.poll() is not None for c in terminated), timeout_secs=30)
         codes = [c.process.returncode for c in terminated]
 
-    print(f"storm: {steps} steps, {len(fleet.children)} instances, survivors {split}, {short} short")
+    started = len(fleet.children)
+    print(f"storm: {steps} steps, {started} instances, survivors {split}, {short} short-lived")
     assert codes == [0] * len(terminated), [c.log_tail() for c in terminated]
 
 
