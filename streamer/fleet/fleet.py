@@ -1,7 +1,8 @@
 """`Fleet`: one member of the streamer group; follows the sessions of the partitions it owns.
 
-Every instance subscribes to the control topic in one consumer group (sticky assignment, so a
-rebalance moves only the partitions it must). The rebalance callbacks do no I/O: a member that
+Every instance subscribes to the control topic in one consumer group (round-robin assignment:
+aiokafka's sticky assignor can leave a group rebalancing for good, aio-libs/aiokafka#1176). The
+rebalance callbacks do no I/O: a member that
 spends seconds in them misses its heartbeats and is expelled, and the group never settles.
 On assignment, a partition this instance kept goes on as it was; a new one is paused and its
 `Lane` starts in the background (fencing the previous owner, loading checkpoints, retried with
@@ -22,8 +23,6 @@ from collections.abc import Iterable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import IllegalStateError
 from aiokafka.protocol.group import JoinGroupRequest
 
@@ -118,9 +117,6 @@ class Fleet(AsyncResource):
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.session_timeout_ms,
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
-            # Sticky first: a rebalance keeps every partition it can where it is. Round robin
-            # second, so that a member of an older release (round robin only) can still join.
-            partition_assignment_strategy=(StickyPartitionAssignor, RoundRobinPartitionAssignor),
         )
         consumer.subscribe([self._kafka.sessions_topic], listener=_Listener(self))
         self._consumer = consumer  # the listener may run as soon as the consumer starts
