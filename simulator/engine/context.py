@@ -32,6 +32,8 @@ class TurnShape:
     # weights of: built-in tool, MCP tool, custom tool, subagent thread
     action_weights: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
     error_chance: float = 0.0
+    # chance that a session's very first model request fails for good (the session ends at once)
+    fail_at_once_chance: float = 0.0
     outcome_chance: float = 0.0
     think_secs: float = 0.4
 

@@ -18,6 +18,8 @@ MODEL_ERRORS = (
 )
 # Repository errors are always `retrying`: the session continues without the repository.
 REPOSITORY_ERRORS = ("repository_clone_error", "repository_checkout_error")
+# What ends a session at its first model request: refused credentials, no credit.
+AT_ONCE_ERRORS = ("mcp_authentication_failed_error", "billing_error")
 
 
 def error_object(kind: str, retry_status: str) -> dict[str, Any]:
@@ -57,3 +59,15 @@ async def model_error(turn: TurnContext, start_id: str) -> str:
         raise TurnEndedError({"type": "retries_exhausted"})
     await terminate(turn.session, turn.registry)
     raise TurnEndedError(None)
+
+
+async def fail_at_once(turn: TurnContext) -> None:
+    """The session's first model request fails for good: running, the failed request, a
+    terminal `session.error`, terminated — milliseconds after the session was created, so a
+    poller of live statuses never sees it."""
+    await turn.set_running()
+    start = await turn.emit({"type": "span.model_request_start"})
+    kind = turn.rng.choice(AT_ONCE_ERRORS)
+    await turn.span_end(str(start["id"]), is_error=True)
+    await turn.emit({"type": "session.error", "error": error_object(kind, "terminal")})
+    await terminate(turn.session, turn.registry)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator import intake
+from simulator.engine import failures
 from simulator.engine.context import TurnShape
 from simulator.engine.lifecycle_events import terminate
 from simulator.engine.pacing import Pacer
@@ -58,6 +59,8 @@ class SessionEngine:
         self.shape = shape
         self.autopilot = autopilot
         self.turns_done = 0
+        # Its own draws, so that the sessions which do not fail at once play as they did before.
+        self._fate = random.Random(f"{session.id}:fate")  # noqa: S311 - simulation
 
     async def run(self) -> None:
         if self.autopilot is not None and self.autopilot.turns > 0:
@@ -107,10 +110,19 @@ class SessionEngine:
             await turn.process(event)
         if kind == "user.message":
             self.turns_done += 1
+            if self.fails_at_once():
+                await failures.fail_at_once(turn)
+                return
             await turn.run()
         elif kind == "user.define_outcome":
             self.turns_done += 1
             await turn.run(outcome=event)
+
+    def fails_at_once(self) -> bool:
+        """Whether the simulated user's first message meets a terminal failure (scenarios with
+        a `fail_at_once_chance`)."""
+        first = self.turns_done == 1 and self.autopilot is not None
+        return first and self._fate.random() < self.shape.fail_at_once_chance
 
     def autopilot_terminate_chance(self) -> float:
         return self.autopilot.terminate_chance if self.autopilot is not None else 0.0

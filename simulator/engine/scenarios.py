@@ -23,6 +23,7 @@ SHAPES = {
         tool_names=BUILTIN_TOOLS,
         action_weights=(0.6, 0.15, 0.1, 0.15),
         error_chance=0.25,
+        fail_at_once_chance=0.2,
         outcome_chance=0.1,
     ),
 }

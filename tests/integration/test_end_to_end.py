@@ -24,7 +24,7 @@ from streamer.kafka.settings import SinkSettings
 from streamer.service import Service
 from tests.support.flow import injecting
 from tests.support.kafka import LocalKafka, unique_name
-from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session
+from tests.support.truth import events_on_topic, mismatch, read_topic, settled_truth
 from tests.support.waiting import settled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -66,29 +66,15 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-async def _settled_truth(sim: Simulator, session_ids: list[str]) -> dict[str, list[str]]:
-    return await settled(
-        lambda: truth_by_session(sim.ground_truth(), session_ids),
-        done=lambda t: len(t) == len(session_ids),
-        stable_secs=2.0,
-    )
-
-
-async def _topic(kafka: KafkaSettings, truth: dict[str, list[str]]) -> dict[str, list[str]]:
-    expected = sum(len(ids) for ids in truth.values())
-    records = await read_topic(kafka.bootstrap_servers, kafka.events_topic, expected=expected)
-    return topic_by_session(records)
-
-
 async def test_sessions_reach_kafka_exactly_once(sim: Simulator, kafka_bootstrap: str) -> None:
     """Discovered sessions' events are on the topic, each once, in per-session order."""
     session_ids = [await sim.create_session() for _ in range(6)]
     kafka = _kafka(kafka_bootstrap)
     settings = load_settings(base_url=sim.base_url, **FAST_FOLLOW)
     async with Service(settings, kafka=kafka, sink_settings=_sink(sim.base_url)):
-        truth = await _settled_truth(sim, session_ids)
+        truth = await settled_truth(sim, session_ids)
         await asyncio.sleep(0)
-        on_topic = await _topic(kafka, truth)
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
 
     assert truth == on_topic
 
@@ -116,8 +102,8 @@ async def test_stream_and_http_faults_lose_and_double_nothing(
         # A live flow, so that the faults hit the streams and not only history.
         async with injecting(sim, session_ids, per_second=200):
             await read_topic(kafka_bootstrap, kafka.events_topic, expected=300, quiet_secs=0)
-        truth = await _settled_truth(sim, session_ids)
-        on_topic = await _topic(kafka, truth)
+        truth = await settled_truth(sim, session_ids)
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
 
     assert truth == on_topic, mismatch(truth, on_topic)
 
@@ -131,15 +117,15 @@ async def test_oversized_event_goes_to_the_dead_letter_topic(
     settings = load_settings(base_url=sim.base_url, session_ids=(session_id,), **FAST_FOLLOW)
     sink = _sink(sim.base_url, max_message_bytes=64 * 1024)
     async with Service(settings, kafka=kafka, sink_settings=sink):
-        await _settled_truth(sim, [session_id])
+        await settled_truth(sim, [session_id])
         big = sim.inject(
             session_id,
             {"type": "agent.message", "content": [{"type": "text", "text": "x" * 200_000}]},
         )
         sim.inject(session_id, {"type": "test.after_big"})
-        truth = await _settled_truth(sim, [session_id])
+        truth = await settled_truth(sim, [session_id])
         expected = {session_id: [i for i in truth[session_id] if i != big["id"]]}
-        on_topic = await _topic(kafka, expected)
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, expected)
         dead = await read_topic(kafka.bootstrap_servers, kafka.dead_letter_topic, expected=1)
 
     assert (expected, [big["id"]]) == (on_topic, [r.event_id for r in dead])
@@ -162,8 +148,8 @@ async def test_broker_restart_mid_run(sim: Simulator, tmp_path: Path) -> None:
                 await asyncio.sleep(2)  # the flow goes on while the broker is down
                 await asyncio.to_thread(broker.start)
                 await read_topic(bootstrap, kafka.events_topic, expected=200, quiet_secs=0)
-            truth = await _settled_truth(sim, session_ids)
-            on_topic = await _topic(kafka, truth)
+            truth = await settled_truth(sim, session_ids)
+            on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
     finally:
         await asyncio.to_thread(broker.stop)
 
@@ -213,8 +199,8 @@ async def test_kill_9_and_restart(sim: Simulator, kafka_bootstrap: str, tmp_path
             await first.wait()
         second = await _start_streamer(env, log)
     try:
-        truth = await _settled_truth(sim, session_ids)
-        on_topic = await _topic(kafka, truth)
+        truth = await settled_truth(sim, session_ids)
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
     finally:
         second.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(second.wait(), timeout=60)
@@ -231,13 +217,15 @@ async def test_session_that_ended_while_down_is_caught_up(
     sink = _sink(sim.base_url)
     settings = load_settings(base_url=sim.base_url, **FAST_FOLLOW)
     async with Service(settings, kafka=kafka, sink_settings=sink):
-        await _topic(kafka, await _settled_truth(sim, [session_id]))
+        await events_on_topic(
+            kafka.bootstrap_servers, kafka.events_topic, await settled_truth(sim, [session_id])
+        )
     sim.inject(session_id, {"type": "test.while_down"})
     # Terminated for real (status too), so discovery no longer lists it.
     await terminate(sim.session(session_id), sim.core.registry)
     async with Service(settings, kafka=kafka, sink_settings=sink) as service:
-        truth = await _settled_truth(sim, [session_id])
-        on_topic = await _topic(kafka, truth)
+        truth = await settled_truth(sim, [session_id])
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
         ended = await settled(lambda: dict(service.supervisor.ended), done=bool)
 
     assert (truth, {session_id: "finished"}) == (on_topic, ended)

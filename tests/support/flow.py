@@ -13,13 +13,15 @@ from simulator import Simulator
 async def injecting(
     sim: Simulator, session_ids: Sequence[str], per_second: float = 100.0
 ) -> AsyncIterator[None]:
-    """Inject `test.tick` events round-robin into `session_ids` while the block runs."""
+    """Inject `test.tick` events round-robin into `session_ids` while the block runs (not into
+    one that has ended: nothing is written to a terminated session)."""
 
     async def flow() -> None:
         n = 0
         while True:
             for session_id in session_ids:
-                sim.inject(session_id, {"type": "test.tick", "n": n})
+                if sim.session(session_id).status != "terminated":
+                    sim.inject(session_id, {"type": "test.tick", "n": n})
                 n += 1
             await asyncio.sleep(len(session_ids) / per_second)
 

@@ -4,7 +4,8 @@
 `expected` records and then nothing new arrives for a quiet period (so extras are caught too).
 `by_session` groups (session id, event id) pairs, keeping order: the check of the issue is that
 each followed session's events on the topic equal the ground truth's persisted events, each once,
-in order.
+in order. `settled_truth` waits for the simulator's sessions to go quiet and `events_on_topic`
+reads the topic until it holds at least as many events as that truth, so a test compares the two.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from simulator import Simulator
 from tests.support.kafka import unique_name
+from tests.support.waiting import settled
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,28 @@ def truth_by_session(
         for t in truth
         if wanted is None or t["session_id"] in wanted
     )
+
+
+async def settled_truth(
+    sim: Simulator, session_ids: Iterable[str], stable_secs: float = 2.0
+) -> dict[str, list[str]]:
+    """The ground truth of `session_ids` once every one has events and nothing changed for
+    `stable_secs` (returned either way: the comparison shows what differs)."""
+    wanted = list(session_ids)
+    return await settled(
+        lambda: truth_by_session(sim.ground_truth(), wanted),
+        done=lambda t: len(t) == len(set(wanted)),
+        stable_secs=stable_secs,
+    )
+
+
+async def events_on_topic(
+    bootstrap: str, topic: str, truth: Mapping[str, list[str]]
+) -> dict[str, list[str]]:
+    """The events topic per session, read (`read_committed`) until it holds at least as many
+    events as `truth` and then nothing new arrives."""
+    expected = sum(len(ids) for ids in truth.values())
+    return topic_by_session(await read_topic(bootstrap, topic, expected=expected))
 
 
 def mismatch(truth: Mapping[str, list[str]], on_topic: Mapping[str, list[str]]) -> str:

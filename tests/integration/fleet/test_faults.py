@@ -1,109 +1,48 @@
-"""Faults of a fleet of `streamer run` processes: SIGTERM, `kill -9`, SIGSTOP past the timeout.
+"""Faults of a fleet of `streamer run` processes over the `chaos` scenario: SIGTERM, `kill -9`,
+SIGSTOP past the timeout, a fourth instance joining mid-run.
 
 Simulator over HTTP → three `python -m streamer run` children with the same settings (fleet
-enabled, short group session timeout) → real Kafka. Ownership is read from each child's
-`agents_streamer_fleet_partitions_owned`. After each fault, the events topic (`read_committed`)
-must hold exactly the ground truth's persisted events of every session, each once, in per-session
-order.
+enabled, 6 control partitions, 6 s group session timeout) → real Kafka. Chaos sessions keep being
+created during the run, many of them ending (some failing at once) between two discovery passes.
+Ownership is read from each child's `agents_streamer_fleet_partitions_owned`. After each fault,
+the events topic (`read_committed`) must hold exactly the ground truth's persisted events of every
+session, each once, in per-session order.
 """
 
 from __future__ import annotations
 
-import re
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from simulator import Simulator, SimulatorConfig
-from tests.support.flow import injecting
+from tests.support.fleet import (
+    SESSION_TIMEOUT_MS,
+    Fleet,
+    chaos_load,
+    chaos_sessions,
+    exactly_once,
+    log_events,
+    metric,
+    spread,
+)
 from tests.support.processes import Child, Pipeline
-from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session
-from tests.support.waiting import settled, until
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-PARTITIONS = 6
-SESSION_TIMEOUT_MS = 6000
 SESSIONS = 12
-_OWNED = re.compile(rb"^agents_streamer_fleet_partitions_owned (\S+)$", re.MULTILINE)
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    """A simulator whose sessions do a few turns at a moderate pace."""
-    async with Simulator(SimulatorConfig(scenario="coding", seed=11, speed=100.0)) as simulator:
+    """A chaos simulator: tool rounds, approvals, errors, sessions that fail at once."""
+    async with Simulator(SimulatorConfig(scenario="chaos", seed=11, speed=100.0)) as simulator:
         yield simulator
-
-
-def _fleet_env(group: str) -> dict[str, str]:
-    return {
-        "STREAMER_FLEET_ENABLED": "true",
-        "STREAMER_FLEET_GROUP_ID": group,
-        "STREAMER_FLEET_PARTITIONS": str(PARTITIONS),
-        "STREAMER_FLEET_SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_MS),
-        "STREAMER_FLEET_HEARTBEAT_INTERVAL_MS": "1000",
-        "STREAMER_SINK_EVENTS_PARTITIONS": "3",
-        "STREAMER_SINK_CHECKPOINTS_PARTITIONS": "3",
-        "STREAMER_SINK_COMMIT_INTERVAL_MS": "20",
-        "STREAMER_DISCOVERY_INTERVAL_SECS": "0.5",
-        "STREAMER_RECONNECT_MAX_SECS": "0.5",
-        "STREAMER_STREAM_READ_TIMEOUT_SECS": "3",
-        "STREAMER_SHUTDOWN_TIMEOUT_SECS": "20",
-    }
-
-
-async def _fleet(pipeline: Pipeline, count: int) -> list[Child]:
-    env = _fleet_env(pipeline.env["CONSUMER_GROUP_PREFIX"] + "streamer")
-    children = [pipeline.start(f"streamer-{n}", "run", env=env) for n in range(count)]
-    await pipeline.serving()
-    return children
-
-
-async def _owned(children: Sequence[Child]) -> list[int]:
-    """Partitions each child owns (-1: not answering, e.g. stopped or gone)."""
-    owned = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
-        for child in children:
-            try:
-                async with http.get(f"http://{child.address}/metrics") as response:
-                    found = _OWNED.search(await response.read())
-            except (aiohttp.ClientError, TimeoutError):
-                found = None
-            owned.append(int(float(found.group(1))) if found else -1)
-    return owned
-
-
-async def _spread(children: Sequence[Child]) -> list[int]:
-    """Wait until `children` share every partition, each owning some; return the split."""
-    split = await settled(
-        lambda: _owned(children),
-        done=lambda o: min(o) > 0 and sum(o) == PARTITIONS,
-        timeout_secs=90,
-        stable_secs=1.0,
-    )
-    assert sum(split) == PARTITIONS, (split, children[0].log_tail())
-    assert min(split) > 0, (split, children[0].log_tail())
-    return split
-
-
-async def _exactly_once(sim: Simulator, kafka: str, pipeline: Pipeline, ids: list[str]) -> None:
-    truth = await settled(
-        lambda: truth_by_session(sim.ground_truth(), ids),
-        done=lambda t: len(t) == len(ids),
-        stable_secs=2.0,
-    )
-    expected = sum(len(events) for events in truth.values())
-    topic = pipeline.env["KAFKA_EVENTS_TOPIC"]
-    on_topic = topic_by_session(await read_topic(kafka, topic, expected=expected))
-    assert truth == on_topic, mismatch(truth, on_topic)
-
-
-async def _sessions(sim: Simulator) -> list[str]:
-    return [await sim.create_session() for _ in range(SESSIONS)]
 
 
 async def test_sigterm_moves_sessions_and_loses_nothing(
@@ -111,16 +50,18 @@ async def test_sigterm_moves_sessions_and_loses_nothing(
 ) -> None:
     """Three instances spread the partitions; SIGTERM of one drains and commits it, its
     partitions move to the other two, and every event is on the topic once, in order."""
-    session_ids = await _sessions(sim)
+    session_ids = await chaos_sessions(sim, SESSIONS)
     with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
-        children = await _fleet(pipeline, 3)
-        async with injecting(sim, session_ids, per_second=100):
-            await _spread(children)
+        fleet = Fleet(pipeline)
+        children = await fleet.start(3)
+        async with chaos_load(sim, session_ids):
+            await spread(children)
             children[2].terminate()
             await until(lambda: children[2].process.poll() is not None, timeout_secs=60)
-            await _spread(children[:2])
-        await _exactly_once(sim, kafka_bootstrap, pipeline, session_ids)
+            await spread(children[:2])
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
         assert children[2].process.returncode == 0, children[2].log_tail()
+    print(f"SIGTERM: {len(session_ids)} sessions, {short} short-lived")
 
 
 async def test_kill_9_sessions_resume_on_the_others(
@@ -129,39 +70,105 @@ async def test_kill_9_sessions_resume_on_the_others(
     """`kill -9` of one of three: its partitions are owned again by the two others within the
     group's session timeout plus a few seconds, resumed from checkpoints, nothing lost or
     doubled."""
-    session_ids = await _sessions(sim)
+    session_ids = await chaos_sessions(sim, SESSIONS)
     with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
-        children = await _fleet(pipeline, 3)
-        async with injecting(sim, session_ids, per_second=100):
-            await _spread(children)
+        children = await Fleet(pipeline).start(3)
+        async with chaos_load(sim, session_ids):
+            await spread(children)
             children[0].process.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
-            await _spread(children[1:])
+            await spread(children[1:])
             moved_secs = time.monotonic() - killed_at
-        await _exactly_once(sim, kafka_bootstrap, pipeline, session_ids)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
 
-    print(f"kill -9: partitions owned again after {moved_secs:.1f} s")  # the figure, with -s
+    print(f"kill -9: owned again after {moved_secs:.1f} s; {short} short-lived")  # with -s
     assert moved_secs < SESSION_TIMEOUT_MS / 1000 + 20, moved_secs
 
 
 async def test_sigstop_past_the_timeout_fences_the_stalled_instance(
     sim: Simulator, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """SIGSTOP of one of three past the session timeout: the others take its partitions; on
-    SIGCONT it can no longer commit for them (fenced), drops them, rejoins and carries on; the
-    topic holds each event once, in per-session order."""
-    session_ids = await _sessions(sim)
+    """SIGSTOP of one of three past the session timeout: the others take its partitions (their
+    sinks fence its producers). On SIGCONT, before it owns anything again, it drops every
+    partition it had (told by the group, or fenced at its next commit: `partition_fenced`),
+    then rejoins and carries on (ready, publishing again); each event is on the topic once."""
+    session_ids = await chaos_sessions(sim, SESSIONS)
     with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
-        children = await _fleet(pipeline, 3)
-        async with injecting(sim, session_ids, per_second=100):
-            await _spread(children)
-            stalled = children[1]
+        children = await Fleet(pipeline).start(3)
+        stalled = children[1]
+        async with chaos_load(sim, session_ids):
+            await spread(children)
+            had = _events(stalled, "partitions_assigned")[-1]["partitions"]
+            mark = stalled.log.stat().st_size
             stalled.process.send_signal(signal.SIGSTOP)
             try:
-                await _spread([children[0], children[2]])  # it missed its heartbeats
+                await spread([children[0], children[2]])  # it missed its heartbeats
             finally:
                 stalled.process.send_signal(signal.SIGCONT)
-            split = await _spread(children)  # it woke, rejoined and owns partitions again
-        await _exactly_once(sim, kafka_bootstrap, pipeline, session_ids)
+            woke_at = time.monotonic()
+            await until(lambda: _events(stalled, "partitions_released", mark), timeout_secs=30)
+            dropped_secs = time.monotonic() - woke_at
+            split = await spread(children)  # it woke, rejoined and owns partitions again
+            published = await _published(stalled)
+            await until(lambda: _published_beyond(stalled, published), timeout_secs=30)
+            await until(lambda: _ready(stalled), timeout_secs=30)
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
+        after = [e for e in log_events(stalled, mark) if str(e["event"]).startswith("partitions_")]
+        fenced = await _fenced(stalled)
         assert stalled.process.poll() is None, stalled.log_tail()
-        assert min(split) > 0, split
+
+    print(f"SIGSTOP: dropped {had} {dropped_secs:.1f} s after SIGCONT, fenced counted: {fenced}")
+    print(f"SIGSTOP: {len(session_ids)} sessions, {short} short-lived")
+    assert (after[0]["event"], after[0]["partitions"]) == ("partitions_released", had), after
+    assert min(split) > 0, split
+
+
+async def test_a_fourth_instance_joins_mid_run(
+    sim: Simulator, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A fourth instance started while three stream takes partitions from them (they hand
+    them over committed), and nothing is lost or doubled through the move."""
+    session_ids = await chaos_sessions(sim, SESSIONS)
+    with Pipeline(kafka_bootstrap, sim.base_url, tmp_path / "logs") as pipeline:
+        fleet = Fleet(pipeline)
+        children = await fleet.start(3)
+        async with chaos_load(sim, session_ids):
+            await spread(children)
+            joined_at = time.monotonic()
+            fourth = fleet.add()
+            split = await spread([*children, fourth])
+            joined_secs = time.monotonic() - joined_at
+        short = await exactly_once(sim, pipeline, session_ids, created_from=SESSIONS)
+
+    print(f"fourth: owns partitions {joined_secs:.1f} s after its start; {short} short-lived")
+    assert sorted(split) == [1, 1, 2, 2], split
+
+
+FENCED = 'agents_streamer_errors_total{kind="partition_fenced"}'
+PUBLISHED = "agents_streamer_events_published_total"
+
+
+def _events(child: Child, name: str, since: int = 0) -> list[dict[str, object]]:
+    return [e for e in log_events(child, since) if e.get("event") == name]
+
+
+async def _ready(child: Child) -> bool:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http,
+        http.get(f"http://{child.address}/readyz") as response,
+    ):
+        return response.status == 200
+
+
+async def _fenced(child: Child) -> bool:
+    """Whether `child` counted a partition it was fenced for."""
+    return (await metric(child, FENCED) or 0) > 0
+
+
+async def _published(child: Child) -> float:
+    return await metric(child, PUBLISHED) or 0.0
+
+
+async def _published_beyond(child: Child, before: float) -> bool:
+    """Whether `child` handed more events to its sinks than `before` (it carries on)."""
+    return await _published(child) > before

@@ -24,7 +24,7 @@ from streamer.kafka.config import KafkaSettings
 from streamer.service import Service
 from tests.support.flow import injecting
 from tests.support.kafka import unique_name
-from tests.support.truth import mismatch, read_topic, topic_by_session, truth_by_session
+from tests.support.truth import events_on_topic, mismatch, read_topic, settled_truth
 from tests.support.waiting import settled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -66,20 +66,6 @@ def _kafka(bootstrap: str) -> KafkaSettings:
     )
 
 
-async def _settled_truth(sim: Simulator, session_ids: list[str]) -> dict[str, list[str]]:
-    return await settled(
-        lambda: truth_by_session(sim.ground_truth(), session_ids),
-        done=lambda t: len(t) == len(session_ids),
-        stable_secs=2.0,
-    )
-
-
-async def _topic(kafka: KafkaSettings, truth: dict[str, list[str]]) -> dict[str, list[str]]:
-    expected = sum(len(ids) for ids in truth.values())
-    records = await read_topic(kafka.bootstrap_servers, kafka.events_topic, expected=expected)
-    return topic_by_session(records)
-
-
 def _owned(*services: Service) -> list[set[int]]:
     return [set(s.fleet.lanes) if s.fleet is not None else set() for s in services]
 
@@ -90,8 +76,8 @@ async def test_one_instance_owns_every_partition(sim: Simulator, kafka_bootstrap
     kafka = _kafka(kafka_bootstrap)
     settings = _settings(sim, kafka, unique_name("tx"), unique_name("group"))
     async with Service(settings) as service:
-        truth = await _settled_truth(sim, session_ids)
-        on_topic = await _topic(kafka, truth)
+        truth = await settled_truth(sim, session_ids)
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
         owned = _owned(service)
 
     assert (truth, [set(range(PARTITIONS))]) == (on_topic, owned), mismatch(truth, on_topic)
@@ -116,8 +102,8 @@ async def test_sessions_spread_and_move_on_a_graceful_stop(
             await second.stop()  # graceful: drains, commits, leaves the group
             await settled(lambda: _owned(first), done=lambda o: len(o[0]) == PARTITIONS)
             await read_topic(kafka_bootstrap, kafka.events_topic, expected=250, quiet_secs=0)
-        truth = await _settled_truth(sim, session_ids)
-        on_topic = await _topic(kafka, truth)
+        truth = await settled_truth(sim, session_ids)
+        on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
 
     assert sorted(map(len, split)) == [2, 2]
     assert truth == on_topic, mismatch(truth, on_topic)
@@ -180,8 +166,8 @@ async def test_kill_9_moves_sessions_to_the_survivor(
                     lambda: _owned(survivor), done=lambda o: len(o[0]) == PARTITIONS, stable_secs=0
                 )
                 moved_secs = time.monotonic() - killed_at
-            truth = await _settled_truth(sim, session_ids)
-            on_topic = await _topic(kafka, truth)
+            truth = await settled_truth(sim, session_ids)
+            on_topic = await events_on_topic(kafka.bootstrap_servers, kafka.events_topic, truth)
         finally:
             if child.returncode is None:
                 child.kill()

@@ -116,6 +116,30 @@ async def test_chaos_errors_follow_their_retry_status(chaos: Simulator) -> None:
     } == followers
 
 
+AT_ONCE = [
+    "user.message",
+    "session.status_running",
+    "span.model_request_start",
+    "span.model_request_end",
+    "session.error",
+    "session.status_terminated",
+]
+
+
+async def test_some_chaos_sessions_fail_at_once(chaos: Simulator) -> None:
+    """Chaos sessions sometimes end at their first model request (a terminal error), so they
+    are created and gone between two discovery passes; the others play their turns."""
+    ids = [await chaos.create_session() for _ in range(24)]
+    await until(lambda: all(chaos.ground_truth(s) for s in ids))
+    await until(lambda: sum(chaos.session(s).status == "terminated" for s in ids) >= 2)
+
+    plays = {s: [row["type"] for row in chaos.ground_truth(s)] for s in ids}
+    at_once = [s for s, types in plays.items() if types == AT_ONCE]
+    errors = [e for s in at_once for e in chaos.session(s).log.events if e.type == "session.error"]
+    assert 0 < len(at_once) < len(ids) // 2, plays
+    assert all(b'"terminal"' in e.body for e in errors), errors
+
+
 async def test_cross_posted_approval_routes_to_its_thread() -> None:
     """A subagent's approval request is cross-posted with session_thread_id; the processed
     confirmation names the thread, and the tool result lands in the thread's history."""
