@@ -2,17 +2,17 @@
 
 Every instance subscribes to the control topic in one consumer group (round-robin assignment:
 aiokafka's sticky assignor can leave a group rebalancing for good, aio-libs/aiokafka#1176). The
-rebalance callbacks do no I/O: a member that
-spends seconds in them misses its heartbeats and is expelled, and the group never settles.
-On assignment, a partition this instance kept goes on as it was; a new one is paused and its
-`Lane` starts in the background (fencing the previous owner, loading checkpoints, retried with
-backoff until it starts or the partition moves), then the partition is read from its beginning:
-each announcement is followed by that lane. A partition that moved away has its lane stopped in
-the background (followers cancelled, last batch committed, producer closed); if the new owner
-fenced it first, that batch is aborted by the fencing, and the new owner resumes from what was
-committed, so exactly once holds either way. A lane whose sink failed (fenced by a newer owner)
-is dropped, and started afresh if this instance still owns the partition. Offsets are never
-committed: the compacted topic is its own state, read in full by each new owner.
+rebalance callbacks do no I/O: a member that spends seconds in them misses its heartbeats and is
+expelled, and the group never settles. On assignment, a partition this instance kept goes on as
+it was; a new one is paused and its `Lane` starts in the background (fencing the previous owner,
+loading checkpoints, retried with backoff until it starts or the partition moves), then the
+partition is read from its beginning: each announcement is followed by that lane. A partition
+that moved away has its lane stopped in the background (followers cancelled, last batch
+committed, producer closed); if the new owner fenced it first, that batch is aborted by the
+fencing, and the new owner resumes from what was committed, so exactly once holds either way. A
+lane whose sink failed (fenced by a newer owner) is dropped, and started afresh if this instance
+still owns the partition. Offsets are never committed: the compacted topic is its own state,
+read in full by each new owner.
 """
 
 from __future__ import annotations
@@ -246,12 +246,7 @@ class Fleet(AsyncResource):
         read `tp` from its beginning."""
         consumer = self._consumer
         assert consumer is not None
-        lane = await self._started_lane(tp.partition)
-        try:
-            end = (await consumer.end_offsets([tp]))[tp]
-        except BaseException:
-            await lane.stop()
-            raise
+        lane, end = await self._started_lane(consumer, tp)
         # No await from here on: the lane, the position and the pause change together.
         self.lanes[tp.partition] = lane
         self._read_to.pop(tp.partition, None)
@@ -263,22 +258,26 @@ class Fleet(AsyncResource):
         if self.poller is not None and tp.partition == POLLING_PARTITION:
             self.poller.start()
 
-    async def _started_lane(self, partition: int) -> Lane:
+    async def _started_lane(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition
+    ) -> tuple[Lane, int]:
+        """A started lane for `tp` and the partition's end offset; any failure is retried, so
+        an owned partition is never left without a lane."""
         attempt = 0
         while True:
-            lane = self._lane(partition)
+            lane = self._lane(tp.partition)
             try:
                 await lane.start()
+                end = (await consumer.end_offsets([tp]))[tp]
             except asyncio.CancelledError:
                 await lane.stop()
                 raise
             except Exception as exc:  # noqa: BLE001 - retried: an owned partition needs a lane
-                telemetry.error("lane_start_failed", error_type=type(exc).__name__)
-                log.warning("lane_start_failed", partition=partition, attempt=attempt,
-                            error=type(exc).__name__)  # fmt: skip
+                telemetry.error("lane_start_failed", error_type=type(exc).__name__,
+                                partition=tp.partition, attempt=attempt)  # fmt: skip
                 await lane.stop()
             else:
-                return lane
+                return lane, end
             await asyncio.sleep(self._lane_backoff.delay(attempt))
             attempt += 1
 
