@@ -395,7 +395,10 @@ class Runner(AsyncResource):
     async def _rewind(self, client: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         """Seek `partitions` to where the consumer's durable state ends (it reloads that state).
 
-        Called on assignment and after a failed `commit`; batches fetched before are stale.
+        Called on assignment and after a failed `commit`; batches fetched before the seeks are
+        stale, including those fetched while the positions load: on assignment aiokafka resets
+        a partition without a group offset to `auto_offset_reset` on its own, and a batch it
+        fetched from there meanwhile would otherwise be handled as current (counted twice).
         """
         if not partitions:
             return
@@ -412,6 +415,7 @@ class Runner(AsyncResource):
                 position = int(beginnings[tp])
             client.seek(tp, position)
             self._positions[tp] = position
+        self._generation += 1  # what was fetched while `positions` loaded is stale too
         log.info(
             "partitions_rewound",
             consumer=self.name,
