@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -70,6 +71,9 @@ async def _run(args: argparse.Namespace) -> int:
         return exc.exit_code
     if runners is None:  # SIGTERM while still trying to start
         return 0
+    # What the start built (modules, clients, settings) lives as long as the process: frozen, the
+    # collector's full passes stop walking it again and again (a tenth of the archive's CPU).
+    gc.freeze()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, _stop_all, runners)
     loop.add_signal_handler(signal.SIGINT, _stop_all, runners)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -29,6 +30,8 @@ from streamer.kafka.config import KafkaSettings
 from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
+
+_Item = TypeVar("_Item")  # what a handler takes: a record, or a batch of them
 
 
 class _StoppingError(Exception):
@@ -197,15 +200,13 @@ class Runner(AsyncResource):
         track: bool,
     ) -> bool:
         """Handle `records` in order; False when stopped early (stop or rebalance)."""
+        if self.consumer.takes_batches:
+            return await self._handle_batch(client, generation, tp, records, track=track)
         for message in records:
             if self._stopping.is_set():
                 return False
             async with self._gate.shared():
-                if generation != self._generation:
-                    # A rebalance happened since the fetch: hand the rest back to the fetcher
-                    # (a consumer that owns its offsets was already sought to its store).
-                    if track and tp in client.assignment() and not self.consumer.owns_offsets:
-                        client.seek(tp, message.offset)
+                if self._stale(client, generation, tp, message, track=track):
                     return False
                 try:
                     await self._handle_one(message)
@@ -215,32 +216,50 @@ class Runner(AsyncResource):
                     self._processed[tp] = self._positions[tp] = message.offset + 1
         return True
 
+    async def _handle_batch(
+        self,
+        client: AIOKafkaConsumer,
+        generation: int,
+        tp: TopicPartition,
+        records: list[Any],
+        *,
+        track: bool,
+    ) -> bool:
+        """`_handle_run` for a consumer that takes batches: one pass through the gate, one
+        handler call and one metrics update for the whole run."""
+        if self._stopping.is_set():
+            return False
+        async with self._gate.shared():
+            if self._stale(client, generation, tp, records[0], track=track):
+                return False
+            try:
+                await self._handle_many(records)
+            except _StoppingError:
+                return False
+            if track:
+                self._processed[tp] = self._positions[tp] = records[-1].offset + 1
+        return True
+
+    def _stale(
+        self, client: AIOKafkaConsumer, generation: int, tp: TopicPartition, first: Any, *,
+        track: bool,
+    ) -> bool:  # fmt: skip
+        """True when a rebalance happened since the fetch: the records from `first` on go back
+        to the fetcher (a consumer that owns its offsets was already sought to its store)."""
+        if generation == self._generation:
+            return False
+        if track and tp in client.assignment() and not self.consumer.owns_offsets:
+            client.seek(tp, first.offset)
+        return True
+
     async def _handle_one(self, message: Any) -> None:
-        headers = {key: value or b"" for key, value in (message.headers or ())}
         try:
-            record = self.consumer.parse_record(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                headers=headers,
-                timestamp_ms=message.timestamp,
-            )
+            record = self._parse(message)
         except BadRecordError as exc:
-            self._count_error(exc)
-            log.warning(
-                "record_not_an_event",
-                consumer=self.name,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                error=str(exc),
-            )
-            await self._dead_letter(message, exc)
+            await self._reject(message, exc)
             return
         started = time.perf_counter()
-        error = await self._handle_with_retries(record)
+        error = await self._with_retries(self.consumer.handle, record)
         self._handler_seconds.observe(time.perf_counter() - started)
         if error is None:
             self._handled.inc()
@@ -257,11 +276,63 @@ class Runner(AsyncResource):
         )
         await self._dead_letter(message, error)
 
-    async def _handle_with_retries(self, record: EventRecord) -> ConsumerError | None:
+    async def _handle_many(self, messages: list[Any]) -> None:
+        """Dead-letter the records that are not events, hand the others to `handle_batch`; a
+        batch that fails is handled again record by record (only the failing one dead-lettered)."""
+        parsed: list[Any] = []  # the messages that are events
+        events: list[EventRecord] = []
+        for message in messages:
+            try:
+                events.append(self._parse(message))
+            except BadRecordError as exc:
+                await self._reject(message, exc)
+            else:
+                parsed.append(message)
+        if not events:
+            return
+        started = time.perf_counter()
+        error = await self._with_retries(self.consumer.handle_batch, events)
+        self._handler_seconds.observe(time.perf_counter() - started)
+        if error is None:
+            self._handled.inc(len(events))
+            return
+        log.warning("batch_failed", consumer=self.name, kind=error.kind, records=len(events),
+                    error=str(error))  # fmt: skip
+        for message in parsed:
+            await self._handle_one(message)
+
+    def _parse(self, message: Any) -> EventRecord:
+        """The record as the consumer reads it; raises `BadRecordError`."""
+        return self.consumer.parse_record(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            headers={key: value or b"" for key, value in (message.headers or ())},
+            timestamp_ms=message.timestamp,
+        )
+
+    async def _reject(self, message: Any, exc: BadRecordError) -> None:
+        """Count, log and dead-letter a record that is not an event."""
+        self._count_error(exc)
+        log.warning(
+            "record_not_an_event",
+            consumer=self.name,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            error=str(exc),
+        )
+        await self._dead_letter(message, exc)
+
+    async def _with_retries(
+        self, handler: Callable[[_Item], Awaitable[None]], item: _Item
+    ) -> ConsumerError | None:
         attempt = 0
         while True:
             try:
-                await self.consumer.handle(record)
+                await handler(item)
             except ConsumerError as exc:
                 error = exc
             except ApiError as exc:  # the Managed Agents client's: it says whether to retry
@@ -324,7 +395,10 @@ class Runner(AsyncResource):
     async def _rewind(self, client: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         """Seek `partitions` to where the consumer's durable state ends (it reloads that state).
 
-        Called on assignment and after a failed `commit`; batches fetched before are stale.
+        Called on assignment and after a failed `commit`; batches fetched before the seeks are
+        stale, including those fetched while the positions load: on assignment aiokafka resets
+        a partition without a group offset to `auto_offset_reset` on its own, and a batch it
+        fetched from there meanwhile would otherwise be handled as current (counted twice).
         """
         if not partitions:
             return
@@ -341,6 +415,7 @@ class Runner(AsyncResource):
                 position = int(beginnings[tp])
             client.seek(tp, position)
             self._positions[tp] = position
+        self._generation += 1  # what was fetched while `positions` loaded is stale too
         log.info(
             "partitions_rewound",
             consumer=self.name,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumers.archive.schema import RowBuilder
+from consumers.archive.schema import Anomaly, RowBuilder
 from consumers.base import EventRecord
 
 
@@ -43,19 +43,25 @@ class PartitionBuffer:
     open_last_offset: int = -1  # of the last row appended (kept across writes)
     committable: int = 0  # the runner's next offset to handle, as of its last commit
 
-    def append(self, record: EventRecord) -> list[str] | None:
-        """Add one event's row; its anomalies (`schema.event_row`), None for a redelivery.
+    def extend(self, records: list[EventRecord]) -> tuple[list[Anomaly], int]:
+        """Add the rows of these records; their anomalies (`RowBuilder.extend`), and how many
+        were redeliveries.
 
         The runner may hand a record twice (a fetch racing a seek); rows at or before the last
         one buffered are dropped here, so a write never holds one offset twice.
         """
-        if record.offset <= self.open_last_offset:
-            return None
+        fresh, last = [], self.open_last_offset
+        for record in records:
+            if record.offset > last:
+                fresh.append(record)
+                last = record.offset
+        if not fresh:
+            return [], len(records)
         if not len(self.open):
             now_ms = time.time() * 1000
-            self.open_oldest_ms = min(record.timestamp_ms or now_ms, now_ms)
-        self.open_last_offset = record.offset
-        return self.open.append(record)
+            self.open_oldest_ms = min(fresh[0].timestamp_ms or now_ms, now_ms)
+        self.open_last_offset = last
+        return self.open.extend(fresh), len(records) - len(fresh)
 
     def seal(self) -> None:
         """Take the open rows for the next write (with the offset it will record)."""

@@ -37,6 +37,7 @@ class ArchiveConsumer(Consumer):
 
     name = "archive"
     owns_offsets = True
+    takes_batches = True  # a fetched run of records becomes rows in one call
 
     def __init__(self, settings: ArchiveSettings | None = None) -> None:
         self.settings = settings or ArchiveSettings()
@@ -84,20 +85,30 @@ class ArchiveConsumer(Consumer):
                 await flusher
 
     async def handle(self, record: EventRecord) -> None:
-        """Buffer the event's row; wait while too much is unwritten (backpressure)."""
+        """Buffer the event's row (`handle_batch` of one)."""
+        await self.handle_batch([record])
+
+    async def handle_batch(self, records: list[EventRecord]) -> None:
+        """Buffer the events' rows; wait whenever too much is unwritten (backpressure), so the
+        buffer ends at most one row past `max_buffer_bytes` per partition, as with `handle`."""
         writer = self._writer()
-        anomalies = writer.append(record)
-        if anomalies is None:
-            metrics.PROBLEMS.labels("redelivered").inc()
-            return
-        for anomaly in anomalies:
+        while records:
+            taken = _fitting(records, self.settings.max_buffer_bytes - writer.raw_bytes)
+            self._buffer(writer, records[:taken] if taken < len(records) else records)
+            records = records[taken:]
+            if writer.raw_bytes >= self.settings.flush_max_bytes:
+                self._wake.set()
+            if writer.raw_bytes >= self.settings.max_buffer_bytes:
+                await self._wait_for_room(writer)
+
+    def _buffer(self, writer: Writer, records: list[EventRecord]) -> None:
+        anomalies, redelivered = writer.extend(records)
+        if redelivered:
+            metrics.PROBLEMS.labels("redelivered").inc(redelivered)
+        for record, anomaly in anomalies:
             metrics.PROBLEMS.labels(anomaly).inc()
             log.warning("archive_event_anomaly", kind=anomaly, event_id=record.event_id,
                         session_id=record.session_id, offset=record.offset)  # fmt: skip
-        if writer.raw_bytes >= self.settings.flush_max_bytes:
-            self._wake.set()
-        if writer.raw_bytes >= self.settings.max_buffer_bytes:
-            await self._wait_for_room(writer)
 
     async def positions(self, partitions: set[int]) -> dict[int, int]:
         """What the table holds of these partitions: the next offset of each (retried)."""
@@ -196,6 +207,16 @@ class ArchiveConsumer(Consumer):
         if self.writer is None:
             raise RuntimeError("ArchiveConsumer used before start()")
         return self.writer
+
+
+def _fitting(records: list[EventRecord], room: int) -> int:
+    """How many of `records` to buffer before waiting for `room` bytes: those that fit, and the
+    one that fills it (at least one)."""
+    for taken, record in enumerate(records, 1):
+        room -= len(record.raw)
+        if room <= 0:
+            return taken
+    return len(records)
 
 
 def _gave_up(exc: ArchiveError, reason: str) -> TransientError:

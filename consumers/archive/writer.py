@@ -10,6 +10,8 @@ refuses ours and the write starts over from a fresh read, so no row is ever ther
 from __future__ import annotations
 
 import asyncio
+import itertools
+import operator
 import time
 from collections.abc import Iterable
 
@@ -19,6 +21,7 @@ import structlog
 from consumers.archive import metrics
 from consumers.archive.buffer import PartitionBuffer, Sealed
 from consumers.archive.errors import ArchiveError
+from consumers.archive.schema import Anomaly
 from consumers.archive.store import ArchiveTable
 from consumers.base import EventRecord
 
@@ -40,11 +43,22 @@ class Writer:
 
     def append(self, record: EventRecord) -> list[str] | None:
         """Buffer one event's row; the anomalies met (metric labels); None: a redelivery."""
-        buffer = self.buffers.setdefault(record.partition, PartitionBuffer())
-        anomalies = buffer.append(record)
-        if anomalies is not None:
-            self.raw_bytes += len(record.raw)
-        return anomalies
+        anomalies, redelivered = self.extend([record])
+        return None if redelivered else [kind for _, kind in anomalies]
+
+    def extend(self, records: list[EventRecord]) -> tuple[list[Anomaly], int]:
+        """Buffer the events' rows (each partition's in offset order); the anomalies met, and
+        how many records were redeliveries (already buffered: not added again)."""
+        anomalies: list[Anomaly] = []
+        redelivered = 0
+        for partition, group in itertools.groupby(records, operator.attrgetter("partition")):
+            buffer = self.buffers.setdefault(partition, PartitionBuffer())
+            before = buffer.open.raw_bytes
+            found, again = buffer.extend(list(group))
+            self.raw_bytes += buffer.open.raw_bytes - before
+            anomalies += found
+            redelivered += again
+        return anomalies, redelivered
 
     def note_committable(self, offsets: dict[int, int]) -> None:
         """The runner's next offsets to handle: what a write of these partitions may record."""

@@ -19,7 +19,8 @@ ERRORS = Counter(
 )
 HANDLER_SECONDS = Histogram(
     "agents_consumer_handler_seconds",
-    "Time spent in the consumer's handler per record, retries included.",
+    "Time spent in the consumer's handler per record (per batch for consumers that take "
+    "batches), retries included.",
     ["consumer"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
