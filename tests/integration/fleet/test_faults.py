@@ -122,7 +122,8 @@ async def test_sigstop_past_the_timeout_fences_the_stalled_instance(
     # Fenced lanes go one by one (`partition_fenced`), the group's verdict takes the rest.
     reassigned = next(i for i, e in enumerate(after) if e["event"] == "partitions_assigned")
     released = {p for e in after[:reassigned] for p in e["partitions"]}
-    assert reassigned > 0 and released == set(had), after
+    assert reassigned > 0, after
+    assert released == set(had), after
     assert min(split) > 0, split
 
 
