@@ -44,6 +44,7 @@ ERROR_KINDS = frozenset(
         "discovery_crashed",
         "announce_failed",
         "lane_start_failed",
+        "lane_failed",
         "partition_fenced",
         "other",
     }

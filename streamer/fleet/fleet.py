@@ -10,9 +10,9 @@ partition is read from its beginning: each announcement is followed by that lane
 that moved away has its lane stopped in the background (followers cancelled, last batch
 committed, producer closed); if the new owner fenced it first, that batch is aborted by the
 fencing, and the new owner resumes from what was committed, so exactly once holds either way. A
-lane whose sink failed (fenced by a newer owner) is dropped, and started afresh if this instance
-still owns the partition. Offsets are never committed: the compacted topic is its own state,
-read in full by each new owner.
+lane whose sink failed (fenced by a newer owner, or any failed write: a lane never retries on a
+second producer) is dropped, and started afresh if this instance still owns the partition.
+Offsets are never committed: the compacted topic is its own state, read in full by each new owner.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class Fleet(AsyncResource):
         owned = {tp.partition for tp in assigned}
         for partition in [*self.lanes, *self._opening]:
             lane = self.lanes.get(partition)
-            if partition not in owned or (lane is not None and lane.fenced):
+            if partition not in owned or (lane is not None and lane.failed):
                 self._close(partition)
         for tp in assigned:
             if tp.partition in self.lanes:
@@ -352,24 +352,23 @@ class Fleet(AsyncResource):
                 with contextlib.suppress(IllegalStateError):  # mid-rebalance: not assigned
                     if await consumer.position(tp) >= end:
                         self._behind.pop(tp, None)
-            await self._drop_fenced()
+            await self._drop_failed()
 
-    async def _drop_fenced(self) -> None:
-        """Drop lanes whose sink failed; reopen those of partitions this instance still owns
-        (after a stall, the group may have given it back the very partition it was fenced on)."""
+    async def _drop_failed(self) -> None:
+        """Drop lanes whose sink failed; start afresh those of partitions this instance still
+        owns (a failed write, or after a stall the group gave back the very partition it was
+        fenced on)."""
         consumer = self._consumer
         assert consumer is not None
         for partition, lane in list(self.lanes.items()):
-            if lane.fenced:
-                log.warning("partition_fenced", partition=partition)
-                telemetry.error("partition_fenced")
-                await self.release([partition])
-                tp = TopicPartition(self._kafka.sessions_topic, partition)
-                # Expelled, it may still list the partition: the group's next assignment says.
-                if (
-                    not self.expelled
-                    and tp in consumer.assignment()
-                    and partition not in self._opening
-                ):
-                    consumer.pause(tp)
-                    self._open(tp)
+            if not lane.failed:
+                continue
+            reason = "partition_fenced" if lane.fenced else "lane_failed"
+            log.warning(reason, partition=partition, error=str(lane.sink.failure))
+            telemetry.error(reason)
+            await self.release([partition])
+            tp = TopicPartition(self._kafka.sessions_topic, partition)
+            # Expelled, it may still list the partition: the group's next assignment says.
+            if not self.expelled and tp in consumer.assignment() and partition not in self._opening:
+                consumer.pause(tp)
+                self._open(tp)

@@ -5,6 +5,9 @@ it (`init_transactions`) fences whichever instance owned the partition before an
 transaction it left open, and only then are the partition's checkpoints loaded, so the new owner
 resumes from exactly what was committed. A zombie that wakes up later is fenced at its next
 commit (`ProducerFenced` / `InvalidProducerEpoch`): its sink fails, and the fleet drops the lane.
+The sink never retries on a new producer (`recover=False`): that would fence the partition's next
+owner and write on from this lane's stale checkpoints. Any failed write fails the lane, and the
+fleet starts a fresh one (from the committed checkpoints) if the partition is still its own.
 A session that ends is retired from the control topic once its finished checkpoint is committed.
 """
 
@@ -19,7 +22,7 @@ from streamer.api import ApiClient
 from streamer.fleet.control import Announcement, ControlTopic, partition_of
 from streamer.follower import FollowerSettings
 from streamer.kafka.config import KafkaSettings
-from streamer.kafka.errors import SinkError
+from streamer.kafka.errors import SinkError, SinkFencedError
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.sink import KafkaSink
 from streamer.supervisor import Supervisor
@@ -49,6 +52,7 @@ class Lane:
             kafka,
             sink.model_copy(update={"transactional_id": transactional_id}),
             keep=lambda session_id: partition_of(session_id, partitions) == partition,
+            recover=False,
         )
         self.supervisor = Supervisor(
             client, self.sink, follower, ended_kept=ended_kept, on_ended=self._on_ended
@@ -57,9 +61,15 @@ class Lane:
         self._stopped = False
 
     @property
-    def fenced(self) -> bool:
-        """The sink failed for good (another instance owns this partition now)."""
+    def failed(self) -> bool:
+        """The sink stopped for good: fenced (another instance owns this partition now) or a
+        write failed."""
         return self.sink.failure is not None
+
+    @property
+    def fenced(self) -> bool:
+        """The sink was fenced: another instance started on this partition's transactional id."""
+        return isinstance(self.sink.failure, SinkFencedError)
 
     async def start(self) -> None:
         """Fence the previous owner, load checkpoints, resume unfinished sessions."""
@@ -71,7 +81,7 @@ class Lane:
 
     def follow(self, announcement: Announcement) -> None:
         """Follow an announced session, or retire it if it has ended already."""
-        if self._stopped or self.fenced:
+        if self._stopped or self.failed:
             return
         session_id = announcement.session_id
         agent_id, agent_model = announcement.agent_id, announcement.agent_model
@@ -99,9 +109,9 @@ class Lane:
             return
         self._stopped = True
         await self.supervisor.stop()
-        if not self.fenced:
+        if not self.failed:
             with contextlib.suppress(SinkError):
                 await self.sink.flush()
         await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.sink.stop()
-        log.info("lane_stopped", partition=self.partition, fenced=self.fenced)
+        log.info("lane_stopped", partition=self.partition, failed=self.failed)

@@ -10,6 +10,12 @@ the last one at stop: a commit reported successful but lost (seen across broker 
 written again, ahead of what follows. A fatal failure (fenced by another instance) stops the sink:
 `publish` raises it from then on.
 
+A sink built with `recover=False` (a fleet lane's) never starts a second producer: any failure
+stops it. Its transactional id may belong to the partition's next owner by then, and a restarted
+producer would fence that owner and write on from this instance's stale checkpoints, doubling
+what the owner has published since. The lane is started afresh from the committed checkpoints
+instead (`streamer.fleet`).
+
     async with KafkaSink(KafkaSettings(), SinkSettings()) as sink:
         resume = await sink.checkpoints()
         await sink.publish(event)
@@ -61,9 +67,12 @@ class KafkaSink(AsyncResource):
         settings: SinkSettings | None = None,
         *,
         keep: Callable[[str], bool] | None = None,
+        recover: bool = True,
     ) -> None:
-        """`keep(session_id)`: which sessions' checkpoints to hold (default: all of them)."""
+        """`keep(session_id)`: which sessions' checkpoints to hold (default: all of them);
+        `recover`: retry a failed write on a new producer (False: the failure stops the sink)."""
         self._keep = keep
+        self._recover = recover
         self.kafka = kafka or KafkaSettings()
         self.settings = settings or SinkSettings()
         self.format = RecordFormat(
@@ -260,7 +269,7 @@ class KafkaSink(AsyncResource):
                 error = classify(exc)
                 metrics.TRANSACTIONS.labels(outcome="aborted").inc()
                 await self._writer_stop()
-                if not error.retriable:
+                if not error.retriable or not self._recover:
                     raise error from exc
                 if isinstance(error, AmbiguousCommitError):
                     unresolved = error
@@ -315,8 +324,9 @@ class KafkaSink(AsyncResource):
             batch.verified = True
 
     async def _confirm_last(self) -> None:
-        """At stop, after the last write: confirm the last batch, writing it again if lost."""
-        if await self._readback.check_last() is not Visibility.VISIBLE:
+        """At stop, after the last write: confirm the last batch, writing it again if lost (when
+        not `recover`, whoever starts next on the transactional id settles it)."""
+        if self._recover and await self._readback.check_last() is not Visibility.VISIBLE:
             await self._writer_stop()  # a new producer settles the transaction either way
             await self._write(Batch.empty(), recovering=True)
 

@@ -17,10 +17,12 @@ import re
 import signal
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import aiohttp
 
 from simulator import Simulator
+from streamer.fleet.control import partition_of
 from tests.support.flow import injecting
 from tests.support.processes import Child, Pipeline
 from tests.support.truth import events_on_topic, mismatch, settled_truth
@@ -103,7 +105,11 @@ async def metric(child: Child, name: str) -> float | None:
 
 def log_events(child: Child, since: int = 0) -> list[dict[str, object]]:
     """`child`'s JSON log lines from byte offset `since` (other lines skipped)."""
-    with child.log.open("rb") as log:
+    return _json_lines(child.log, since)
+
+
+def _json_lines(path: Path, since: int = 0) -> list[dict[str, object]]:
+    with path.open("rb") as log:
         log.seek(since)
         lines = log.read().splitlines()
     found = []
@@ -167,6 +173,35 @@ async def chaos_load(
         await asyncio.gather(task, return_exceptions=True)
 
 
+# What a child's log says about a lane that may explain a doubled or missing event.
+_LANE_EVENTS = frozenset(
+    {"partitions_assigned", "partitions_released", "partition_fenced", "lane_started",
+     "lane_stopped", "lane_start_failed", "lane_failed", "sink_batch_retry", "sink_commit_lost",
+     "sink_commit_resolved", "sink_failed", "sink_stop_timeout"}
+)  # fmt: skip
+
+
+def _account(pipeline: Pipeline, truth: dict[str, list[str]], got: dict[str, list[str]]) -> str:
+    """For each session that differs: its doubled ids (positions on the topic and in the truth),
+    its control partition, and every child's lane events, in time order."""
+    differing = sorted(s for s in set(truth) | set(got) if truth.get(s) != got.get(s))
+    lines = []
+    for session_id in differing:
+        want, have = truth.get(session_id, []), got.get(session_id, [])
+        for event_id in sorted({i for i in have if have.count(i) > 1}):
+            at = [n for n, i in enumerate(have) if i == event_id]
+            where = want.index(event_id) if event_id in want else None
+            lines.append(f"{session_id} doubled {event_id} at {at} (truth {where}/{len(want)})")
+        lines.append(f"{session_id} control partition {partition_of(session_id, PARTITIONS)}")
+    for log in sorted(pipeline.log_dir.glob("streamer-*.log")):
+        lines += [
+            f"{log.stem} {event}"
+            for event in _json_lines(log)
+            if event.get("event") in _LANE_EVENTS or event.get("session_id") in differing
+        ]
+    return "\n".join(lines)
+
+
 def short_lived(sim: Simulator, session_ids: Sequence[str]) -> list[str]:
     """Sessions that ended within one discovery interval of their creation."""
 
@@ -193,7 +228,7 @@ async def exactly_once(
     truth = await settled_truth(sim, session_ids)
     bootstrap, topic = pipeline.bootstrap, pipeline.env["KAFKA_EVENTS_TOPIC"]
     on_topic = await events_on_topic(bootstrap, topic, truth)
-    assert truth == on_topic, mismatch(truth, on_topic)
+    assert truth == on_topic, mismatch(truth, on_topic) + "\n" + _account(pipeline, truth, on_topic)
     short = short_lived(sim, session_ids[created_from:])
     assert short, "no session was created and ended between two discovery passes"
     return len(short)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Iterable
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 
 from streamer.events import SessionEvent
 from streamer.kafka.config import KafkaSettings
-from streamer.kafka.errors import SinkFencedError
+from streamer.kafka.errors import SinkFencedError, SinkTransientError
+from streamer.kafka.records import OutRecord
+from streamer.kafka.sink import KafkaSink
+from streamer.kafka.writers import BeforeCommit, Marker, TransactionalWriter
 from tests.integration.streamer.kafka.conftest import (
     SinkFactory,
     ids_by_session,
@@ -18,6 +24,7 @@ from tests.integration.streamer.kafka.conftest import (
     read_topic,
     sink_settings,
 )
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
@@ -69,6 +76,82 @@ async def test_a_fenced_sink_stops_and_publish_raises(make_sink: SinkFactory) ->
                 await asyncio.wait_for(first.flush(), 60)
             with pytest.raises(SinkFencedError):
                 await first.publish(make_event("sesn_a", 3))
+
+
+class StallsThenTimesOut:
+    """A transactional writer whose `stall`-th write sends its records, waits for `resume`
+    (meanwhile a successor takes the transactional id over), then fails as a request timeout
+    does: a transient error, the kind a sink retries on a new producer."""
+
+    def __init__(self, inner: TransactionalWriter, stall: int) -> None:
+        self.inner = inner
+        self.stall = stall
+        self.writes = 0
+        self.stalled = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    @property
+    def started(self) -> bool:
+        return self.inner.started
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    async def write(
+        self,
+        events: Iterable[OutRecord],
+        checkpoints: list[OutRecord],
+        before_commit: BeforeCommit | None = None,
+    ) -> Marker | None:
+        self.writes += 1
+        if self.writes != self.stall:
+            return await self.inner.write(events, checkpoints, before_commit)
+        await self.inner.producer.begin_transaction()
+        await self.inner.send_all(itertools.chain(events, checkpoints))
+        self.stalled.set()
+        await self.resume.wait()
+        raise KafkaTimeoutError("the commit timed out")
+
+
+async def test_a_lane_sink_fails_rather_than_fence_its_successor(
+    make_sink: SinkFactory, kafka_settings: KafkaSettings
+) -> None:
+    """A sink built with `recover=False` (a fleet lane's) whose write fails transiently after
+    its partition moved stops (`publish` raises) instead of retrying on a new producer: that
+    producer would fence the successor and write the batch the successor has published since
+    it loaded the checkpoints. Each event is on the topic once; the successor goes on."""
+    settings = sink_settings(commit_interval_ms=10)
+    async with KafkaSink(kafka_settings, settings, recover=False) as zombie:
+        assert isinstance(zombie._writer, TransactionalWriter)
+        writer = StallsThenTimesOut(zombie._writer, stall=2)
+        zombie._writer = writer
+        await zombie.publish(make_event("sesn_a", 1))
+        await zombie.flush()
+        await zombie.publish(make_event("sesn_a", 2))
+        await until(writer.stalled.is_set)
+        async with make_sink(settings) as successor:  # aborts the zombie's open transaction
+            loaded = successor.checkpoint("sesn_a")
+            for n in (2, 3):
+                await successor.publish(make_event("sesn_a", n))
+            await successor.flush()
+            writer.resume.set()
+            with pytest.raises(SinkTransientError):
+                await asyncio.wait_for(zombie.flush(), 60)
+            await successor.publish(make_event("sesn_a", 4))
+            await successor.flush()  # not fenced by the zombie
+
+    records = await read_topic(
+        kafka_settings.bootstrap_servers, kafka_settings.events_topic, expected=4, timeout_s=30
+    )
+
+    assert loaded is not None
+    assert loaded.boundary_ids == (make_event("sesn_a", 1).event_id,)
+    want = [make_event("sesn_a", n).event_id for n in (1, 2, 3, 4)]
+    assert {"sesn_a": want} == ids_by_session(records)
+    assert writer.writes == 2  # no second producer, no write after the failure
 
 
 async def test_oversize_event_goes_to_dead_letter_and_the_stream_continues(
