@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ProducerFenced
 
 from streamer.kafka.config import KafkaSettings
+from streamer.kafka.offsets import log_end_offsets
 from streamer.resource import AsyncResource
 
 log = structlog.get_logger(__name__)
@@ -131,7 +132,7 @@ class StateStore(AsyncResource):
         key = self.key(partition)
         async with self._read_lock, asyncio.timeout(self._timeout):
             begin = (await reader.beginning_offsets([tp]))[tp]
-            end = (await reader.end_offsets([tp]))[tp]
+            end = (await log_end_offsets(self._kafka, [tp]))[tp]  # see there: not the LSO
             window = 8
             while True:  # look back further and further for the key (other groups share tp)
                 start = max(begin, end - window)

@@ -15,6 +15,7 @@ from streamer.events import Checkpoint
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.errors import SinkError
 from streamer.kafka.metrics import ERRORS
+from streamer.kafka.offsets import log_end_offsets
 from streamer.kafka.records import decode_checkpoint
 from streamer.kafka.settings import SinkSettings
 
@@ -131,8 +132,9 @@ async def _max_message_bytes(admin: AIOKafkaAdminClient, names: list[str]) -> di
 async def load_checkpoints(
     kafka: KafkaSettings, topic: str, partitions: int, timeout_s: float = 60.0
 ) -> dict[str, Checkpoint]:
-    """Read the compacted checkpoints topic to its end (read_committed); the last record per
-    session wins. Malformed records are logged, counted and skipped."""
+    """Read the compacted checkpoints topic (read_committed) up to its log-end offsets, taken
+    after the caller's producer claimed its transactional id; the last record per session wins.
+    Malformed records are logged, counted and skipped."""
     consumer = AIOKafkaConsumer(
         **kafka.client_kwargs(),
         group_id=None,
@@ -146,15 +148,15 @@ async def load_checkpoints(
             assigned = [TopicPartition(topic, n) for n in range(partitions)]
             consumer.assign(assigned)
             await consumer.seek_to_beginning(*assigned)
-            return await _read_to_end(consumer, assigned)
+            return await _read_to_end(kafka, consumer, assigned)
     finally:
         await consumer.stop()
 
 
 async def _read_to_end(
-    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    kafka: KafkaSettings, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
 ) -> dict[str, Checkpoint]:
-    ends = await consumer.end_offsets(partitions)
+    ends = await log_end_offsets(kafka, partitions)
     checkpoints: dict[str, Checkpoint] = {}
     pending = {tp for tp in partitions if ends[tp] > 0}
     while pending:

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
 
 from streamer.events import SessionEvent
+from streamer.kafka.admin import load_checkpoints
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.errors import SinkFencedError, SinkTransientError
 from streamer.kafka.records import OutRecord
@@ -24,6 +25,7 @@ from tests.integration.streamer.kafka.conftest import (
     read_topic,
     sink_settings,
 )
+from tests.support.kafka import unique_name
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
@@ -152,6 +154,36 @@ async def test_a_lane_sink_fails_rather_than_fence_its_successor(
     want = [make_event("sesn_a", n).event_id for n in (1, 2, 3, 4)]
     assert {"sesn_a": want} == ids_by_session(records)
     assert writer.writes == 2  # no second producer, no write after the failure
+
+
+async def test_checkpoints_behind_another_producers_open_transaction_are_loaded(
+    make_sink: SinkFactory, kafka_settings: KafkaSettings
+) -> None:
+    """On checkpoints partitions several transactional producers share (a fleet's lanes), a
+    committed checkpoint can lie beyond the last stable offset, behind another producer's
+    transaction still open: loading waits for that transaction to end and finds it."""
+    settings = sink_settings()
+    topic, partitions = kafka_settings.checkpoints_topic, settings.checkpoints_partitions
+    other = AIOKafkaProducer(
+        bootstrap_servers=kafka_settings.bootstrap_servers, transactional_id=unique_name("tx")
+    )
+    await other.start()
+    try:
+        async with make_sink(settings) as sink:
+            await other.begin_transaction()
+            for partition in range(partitions):
+                await other.send_and_wait(topic, b"{}", key=b"other", partition=partition)
+            await sink.publish(make_event("sesn_a", 1))
+            await sink.flush()  # committed after the other's open records
+            loading = asyncio.create_task(load_checkpoints(kafka_settings, topic, partitions))
+            await asyncio.sleep(2)  # long enough for a reader that stops at the stable offset
+            await other.abort_transaction()
+            loaded = await asyncio.wait_for(loading, 60)
+    finally:
+        await other.stop()
+
+    assert "sesn_a" in loaded, loaded
+    assert loaded["sesn_a"].boundary_ids == (make_event("sesn_a", 1).event_id,)
 
 
 async def test_oversize_event_goes_to_dead_letter_and_the_stream_continues(
