@@ -26,7 +26,7 @@ from streamer.fleet.control import partition_of
 from tests.support.flow import injecting
 from tests.support.processes import Child, Pipeline
 from tests.support.truth import events_on_topic, mismatch, settled_truth
-from tests.support.waiting import settled
+from tests.support.waiting import settled, until
 
 PARTITIONS = 6
 SESSION_TIMEOUT_MS = 6000
@@ -157,7 +157,9 @@ async def chaos_load(
     sim: Simulator, session_ids: list[str], every_secs: float = 0.4
 ) -> AsyncIterator[list[str]]:
     """Ticks into `session_ids` (100/s) and a new chaos session every `every_secs`, appended to
-    `session_ids`, while the block runs."""
+    `session_ids`, while the block runs, and after it until one of the new sessions has ended
+    within one discovery interval (the case the fleet must not miss happened at least once)."""
+    made = len(session_ids)
 
     async def create() -> None:
         while True:
@@ -168,6 +170,7 @@ async def chaos_load(
     try:
         async with injecting(sim, session_ids[:], per_second=100):
             yield session_ids
+            await until(lambda: short_lived(sim, session_ids[made:]), timeout_secs=60)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
