@@ -32,6 +32,7 @@ import structlog
 from consumers.archive.location import ArchiveCommandError
 from streamer.events import SessionEvent
 from streamer.kafka.config import KafkaSettings
+from streamer.kafka.offsets import log_end_offsets
 from streamer.kafka.records import RecordFormat
 
 log = structlog.get_logger(__name__)
@@ -277,7 +278,7 @@ async def committed_records(
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await log_end_offsets(kafka, tps)  # not the LSO: see there
         pending = {tp for tp, end in ends.items() if end > 0}
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=500)
