@@ -13,6 +13,8 @@ from consumers import registry
 from consumers.errors import ConsumerError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from consumers.runner import Runner
     from consumers.settings import RunnerSettings
 
@@ -41,8 +43,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from consumers.http import HttpServer  # noqa: PLC0415 - keep `streamer --help` light
+    from pydantic import ValidationError  # noqa: PLC0415 - keep `streamer --help` light
+
+    from consumers.http import HttpServer  # noqa: PLC0415
     from consumers.settings import RunnerSettings  # noqa: PLC0415
+    from streamer.config import invalid_settings  # noqa: PLC0415
     from streamer.kafka.config import KafkaSettings  # noqa: PLC0415
     from streamer.startup import (  # noqa: PLC0415
         Explainer,
@@ -51,14 +56,19 @@ async def _run(args: argparse.Namespace) -> int:
         stop_on_signals,
     )
 
-    settings = RunnerSettings()
+    try:
+        settings = RunnerSettings()
+        kafka = Explainer(KafkaSettings())
+    except ValidationError as exc:
+        return _invalid(exc)
     stop = stop_on_signals()
-    kafka = Explainer(KafkaSettings())
 
     def explain(exc: BaseException) -> StartupError:
         if isinstance(exc, ConsumerError):  # not retriable: its configuration was refused (2)
             code = 1 if exc.retriable else 2
             return StartupError(str(exc), retriable=exc.retriable, exit_code=code)
+        if isinstance(exc, ValidationError):  # a consumer's own settings
+            return StartupError("; ".join(invalid_settings(exc)), retriable=False, exit_code=2)
         return kafka(exc)
 
     try:
@@ -117,6 +127,14 @@ async def _started(args: argparse.Namespace, settings: RunnerSettings) -> list[R
             await runner.stop()
         raise
     return runners
+
+
+def _invalid(error: ValidationError) -> int:
+    from streamer.config import invalid_settings  # noqa: PLC0415
+
+    for line in invalid_settings(error):  # one line each, never the values (secrets)
+        sys.stderr.write(f"streamer consume: {line}\n")
+    return 2
 
 
 def _stop_all(runners: list[Runner]) -> None:

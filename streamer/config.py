@@ -154,9 +154,34 @@ def _layered(cls: type[S], file: dict[str, Any], flags: dict[str, Any]) -> S:
 
 
 def invalid_settings(error: ValidationError) -> list[str]:
-    """One line per invalid setting: where and why, without the value (it may be a secret)."""
+    """One line per invalid setting: its environment variable and why, without the value (it
+    may be a secret)."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in problem["loc"]) or "settings"
-        lines.append(f"invalid setting {where}: {problem['msg']}")
+        variable = env_name(error.title, where)
+        named = f"{variable} ({where})" if variable else where
+        lines.append(f"invalid setting {named}: {problem['msg']}")
     return lines
+
+
+def env_name(title: str, field: str) -> str | None:
+    """The environment variable of `field` in the settings class named `title` (None: unknown)."""
+    for cls in _subclasses(BaseSettings):
+        info = cls.model_fields.get(field) if cls.__name__ == title else None
+        if info is None:
+            continue
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            alias = next((c for c in alias.choices if isinstance(c, str)), None)
+        if isinstance(alias, str):
+            return alias.upper()
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+    return None
+
+
+def _subclasses(cls: type[BaseSettings]) -> list[type[BaseSettings]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found

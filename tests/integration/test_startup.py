@@ -143,6 +143,27 @@ async def test_a_refused_api_key_stops_the_start_at_once_without_showing_it(
     ]
 
 
+async def test_an_invalid_setting_is_one_line_naming_its_variable(simulator: Simulator) -> None:
+    """A value that does not parse, in the runner's, Kafka's or a consumer's own settings, or
+    the streamer's: exit 2 at once, one line naming the environment variable, not the value."""
+    dead = f"127.0.0.1:{free_port()}"  # never reached: the settings are refused first
+    cases = [
+        ("CONSUMER_MAX_BATCH_RECORDS", ("consume", "metrics")),
+        ("KAFKA_SECURITY_PROTOCOL", ("consume", "metrics")),
+        ("ARCHIVE_FLUSH_MAX_AGE_SECS", ("consume", "archive")),
+        ("STREAMER_DISCOVERY_INTERVAL_SECS", ("run", "--session", "sesn_x")),
+    ]
+    ended = await asyncio.gather(
+        *(_run(_env(dead, simulator.base_url, **{name: "SECRET-ish"}), *cmd) for name, cmd in cases)
+    )
+
+    assert [(2, 1, True, False, [])] * len(cases) == [
+        (e.code, len(e.err.strip().splitlines()), f"invalid setting {name} " in e.last_line,
+         "SECRET-ish" in e.err, e.noise())
+        for (name, _), e in zip(cases, ended, strict=True)
+    ], [e.err for e in ended]  # fmt: skip
+
+
 async def test_a_topic_that_cannot_be_created_is_one_line_naming_it(
     kafka_bootstrap: str, simulator: Simulator
 ) -> None:
