@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import itertools
 import os
 import tempfile
@@ -38,6 +37,7 @@ from consumers.archive.consumer import ArchiveConsumer
 from consumers.base import ConsumerContext, EventRecord
 from consumers.runner import Runner
 from simulator import Simulator, SimulatorConfig
+from streamer import gctune
 from streamer.kafka.config import KafkaSettings
 
 PARTITIONS = 4
@@ -72,6 +72,7 @@ async def bench_handler(fields: list[dict[str, object]], uri: str) -> tuple[floa
     consumer = ArchiveConsumer(ArchiveSettings(uri=uri))
     await consumer.start(ConsumerContext(KafkaSettings(), "bench"))
     await consumer.positions(set(range(PARTITIONS)))
+    gctune.tune()  # as `streamer consume` does once its consumers have started
     cpu, wall = time.process_time(), time.perf_counter()
     next_offsets: dict[int, int] = {}
     for start in range(0, len(fields), BATCH):
@@ -131,7 +132,7 @@ async def bench_runner(
                           dead_letter_topic=f"{topic}-dlq")  # fmt: skip
     runner = Runner(ArchiveConsumer(settings), kafka, group_id=f"{topic}-group")
     async with runner:
-        gc.freeze()  # as `streamer consume` does once its runners have started
+        gctune.tune()  # as `streamer consume` does once its runners have started
         task = asyncio.create_task(runner.run())
         cpu, wall = time.process_time(), time.perf_counter()
         if rate:
@@ -166,7 +167,8 @@ async def main() -> None:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
         if args.kafka:
             uri = str(Path(root) / "runner")
-            cpu, wall, files = await bench_runner(fields, uri, bootstrap, ArchiveSettings(uri=uri))
+            settings = ArchiveSettings(uri=uri, flush_max_age_secs=args.runner_flush_age_secs)
+            cpu, wall, files = await bench_runner(fields, uri, bootstrap, settings)
             print(f"runner+kafka: {len(fields)} events, {cpu:.2f} CPU-s, {wall:.2f} s wall, "
                   f"{files} files: {len(fields) / cpu:,.0f} events per CPU-second")  # fmt: skip
         if args.paced_secs:
@@ -188,6 +190,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--mix-secs", type=float, default=3.0)
     parser.add_argument("--kafka", action="store_true", help="also through the runner and Kafka")
+    parser.add_argument("--runner-flush-age-secs", type=float, default=30.0,
+                        help="the runner run's ARCHIVE_FLUSH_MAX_AGE_SECS (default the default);"
+                        " short, the clock stops soon after the last record, not after an idle"
+                        " wait for the age")  # fmt: skip
     parser.add_argument("--paced-secs", type=int, default=0, help="1,000 events/s for N seconds")
     parser.add_argument("--dir", default=None, help="where the tables go (default: the temp dir)")
     return parser.parse_args()
