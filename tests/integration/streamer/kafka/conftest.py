@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pytest
@@ -15,6 +15,7 @@ from streamer.events import SessionEvent
 from streamer.kafka.config import KafkaSettings
 from streamer.kafka.settings import SinkSettings
 from streamer.kafka.sink import KafkaSink
+from streamer.kafka.writers import TransactionalWriter
 from tests.support.kafka import unique_name
 
 
@@ -150,3 +151,33 @@ def difference(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> 
                 f"doubled {doubled[:10]}; first divergence at {diverges}"
             )
     return "\n".join(lines)
+
+
+W = TypeVar("W", bound="WrappedWriter")
+
+
+class WrappedWriter:
+    """A sink's transactional writer with a fault of a test's making: subclasses override
+    `write` and call `self.inner` for the writes that go through."""
+
+    def __init__(self, inner: TransactionalWriter) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    @property
+    def started(self) -> bool:
+        return self.inner.started
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+
+def wrap_writer(sink: KafkaSink, wrapped: Callable[[TransactionalWriter], W]) -> W:
+    """Put `wrapped(the sink's writer)` in the sink's place of its writer."""
+    assert isinstance(sink._writer, TransactionalWriter)
+    writer = wrapped(sink._writer)
+    sink._writer = writer  # type: ignore[assignment]
+    return writer

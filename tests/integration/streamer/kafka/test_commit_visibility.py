@@ -16,11 +16,13 @@ from streamer.kafka.visibility import Visibility, VisibilityCheck
 from streamer.kafka.writers import BeforeCommit, Marker, TransactionalWriter
 from tests.integration.streamer.kafka.conftest import (
     SinkFactory,
+    WrappedWriter,
     difference,
     ids_by_session,
     make_event,
     read_topic,
     sink_settings,
+    wrap_writer,
 )
 from tests.support.kafka import unique_name
 
@@ -67,24 +69,13 @@ async def test_visibility_of_committed_aborted_and_open_transactions(
     assert (Visibility.UNDETERMINED, Visibility.VISIBLE) == (undetermined, settled)
 
 
-class LosesOneCommit:
+class LosesOneCommit(WrappedWriter):
     """A transactional writer whose `lose`-th write aborts its transaction yet reports it
     committed: the fault observed across broker restarts, made to happen on demand."""
 
     def __init__(self, inner: TransactionalWriter, lose: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.lose = lose
-        self.writes = 0
-
-    @property
-    def started(self) -> bool:
-        return self.inner.started
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
 
     async def write(
         self,
@@ -105,10 +96,7 @@ class LosesOneCommit:
 
 
 def _losing(sink: KafkaSink, lose: int) -> LosesOneCommit:
-    assert isinstance(sink._writer, TransactionalWriter)
-    writer = LosesOneCommit(sink._writer, lose)
-    sink._writer = writer
-    return writer
+    return wrap_writer(sink, lambda inner: LosesOneCommit(inner, lose))
 
 
 async def _publish(sink: KafkaSink, numbers: range) -> None:

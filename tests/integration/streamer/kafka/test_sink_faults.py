@@ -20,10 +20,12 @@ from streamer.kafka.sink import KafkaSink
 from streamer.kafka.writers import BeforeCommit, Marker, TransactionalWriter
 from tests.integration.streamer.kafka.conftest import (
     SinkFactory,
+    WrappedWriter,
     ids_by_session,
     make_event,
     read_topic,
     sink_settings,
+    wrap_writer,
 )
 from tests.support.kafka import unique_name
 from tests.support.waiting import until
@@ -80,27 +82,16 @@ async def test_a_fenced_sink_stops_and_publish_raises(make_sink: SinkFactory) ->
                 await first.publish(make_event("sesn_a", 3))
 
 
-class StallsThenTimesOut:
+class StallsThenTimesOut(WrappedWriter):
     """A transactional writer whose `stall`-th write sends its records, waits for `resume`
     (meanwhile a successor takes the transactional id over), then fails as a request timeout
     does: a transient error, the kind a sink retries on a new producer."""
 
     def __init__(self, inner: TransactionalWriter, stall: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.stall = stall
-        self.writes = 0
         self.stalled = asyncio.Event()
         self.resume = asyncio.Event()
-
-    @property
-    def started(self) -> bool:
-        return self.inner.started
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
 
     async def write(
         self,
@@ -127,9 +118,7 @@ async def test_a_lane_sink_fails_rather_than_fence_its_successor(
     it loaded the checkpoints. Each event is on the topic once; the successor goes on."""
     settings = sink_settings(commit_interval_ms=10)
     async with KafkaSink(kafka_settings, settings, recover=False) as zombie:
-        assert isinstance(zombie._writer, TransactionalWriter)
-        writer = StallsThenTimesOut(zombie._writer, stall=2)
-        zombie._writer = writer
+        writer = wrap_writer(zombie, lambda inner: StallsThenTimesOut(inner, stall=2))
         await zombie.publish(make_event("sesn_a", 1))
         await zombie.flush()
         await zombie.publish(make_event("sesn_a", 2))
