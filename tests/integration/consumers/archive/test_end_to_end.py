@@ -149,24 +149,35 @@ async def test_two_replicas_and_a_kill_9(
 
 
 def kill_between_files_and_commit(pid: int, table_dir: Path, secs: float) -> set[str]:
-    """Blocking: SIGKILL `pid` the moment a data file is in the bucket that no commit adds yet.
+    """Blocking: SIGKILL `pid` the moment a data file is in the bucket that no commit adds yet
+    (checked again with the process stopped, so a commit that landed meanwhile does not count).
 
     Returns the files so found (empty: no write was caught half done within `secs`; the
     process is killed then anyway).
     """
     added: set[str] = set()
     read_logs: set[str] = set()
+
+    def read_log() -> None:
+        for entry in sorted((table_dir / "_delta_log").glob("*.json")):
+            if entry.name not in read_logs:
+                with contextlib.suppress(orjson.JSONDecodeError):  # still being written
+                    added.update(_added_files(entry))
+                    read_logs.add(entry.name)
+
     deadline = time.monotonic() + secs
     found: set[str] = set()
     while time.monotonic() < deadline and not found:
         on_disk = {str(p.relative_to(table_dir)) for p in table_dir.glob("date=*/*.parquet")}
         if on_disk - added and (table_dir / "_delta_log").is_dir():
-            for entry in sorted((table_dir / "_delta_log").glob("*.json")):
-                if entry.name not in read_logs:
-                    with contextlib.suppress(orjson.JSONDecodeError):  # still being written
-                        added |= _added_files(entry)
-                        read_logs.add(entry.name)
-            found = on_disk - added
+            read_log()
+            if on_disk - added:  # stopped, then looked at again: the commit may have landed
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep(0.05)
+                read_log()
+                found = on_disk - added
+                if not found:
+                    os.kill(pid, signal.SIGCONT)
         time.sleep(0.0005)
     os.kill(pid, signal.SIGKILL)
     return found
